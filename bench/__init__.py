@@ -1,0 +1,1 @@
+"""The ``bench`` command: CLI, runner and reports on top of ``lpsr``."""

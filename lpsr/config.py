@@ -1,0 +1,90 @@
+"""Configuration files: profiles (``configs/profiles``) and method defaults (``configs/methods``).
+
+A method YAML holds the keyword settings its Method class reads from ``self.config``;
+the optional key ``train`` overrides the profile's training settings for that method.
+A YAML whose top level has ``base: OTHER`` defines a *variant*: a method named after the
+file, built by OTHER's class with OTHER's settings updated by this file's (the ablation
+grid is made of these).  Meta keys (``base``, ``groups``, ``in_all``, ``description``)
+are not passed to the method.
+"""
+from __future__ import annotations
+
+from lpsr.errors import UserError
+
+import copy
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+META_KEYS = ("base", "groups", "in_all", "description")
+
+
+class ConfigError(UserError):
+    """A config file or value is wrong (one-line message naming the file or key)."""
+
+
+def configs_dir() -> Path:
+    """``$LPSR_CONFIGS`` or the ``configs/`` folder next to the installed sources."""
+    env = os.environ.get("LPSR_CONFIGS")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "configs"
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def method_yamls() -> dict[str, dict[str, Any]]:
+    """Every ``configs/methods/*.yaml`` by file stem (raw, meta keys included)."""
+    folder = configs_dir() / "methods"
+    if not folder.is_dir():
+        return {}
+    return {p.stem: read_yaml(p) for p in sorted(folder.glob("*.yaml"))}
+
+
+def strip_meta(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in META_KEYS}
+
+
+def load_profile(spec: str) -> tuple[str, dict[str, Any]]:
+    """``quick`` / ``paper`` / ... (from ``configs/profiles``) or a path to a YAML file."""
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"--profile {spec}: file not found")
+        return path.stem, read_yaml(path)
+    named = configs_dir() / "profiles" / f"{spec}.yaml"
+    if not named.is_file():
+        known = sorted(p.stem for p in (configs_dir() / "profiles").glob("*.yaml"))
+        raise ConfigError(f"--profile {spec!r}: no such profile; use one of {', '.join(known)} or a .yaml path")
+    return spec, read_yaml(named)
+
+
+def config_hash(obj: Any) -> str:
+    """Short, stable hash of a JSON-able object (key order does not matter)."""
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]

@@ -1,0 +1,163 @@
+"""Find methods by name: built-ins from the ``methods`` package, plug-ins by entry point,
+variants from YAML files with ``base:`` in ``configs/methods``.
+
+Built-ins: every module in the ``methods`` package that defines a :class:`Method` subclass
+with a non-empty ``name`` (modules are imported by name, never found by scanning for
+suffixes).  Third-party packages register ``name = "pkg.module:Class"`` under the
+entry-point group ``lpsr.methods``; a plug-in may not shadow a built-in.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from lpsr.config import deep_merge, method_yamls, strip_meta
+from lpsr.method import Method, MethodError
+
+ENTRY_POINT_GROUP = "lpsr.methods"
+
+
+class UnknownMethodError(MethodError):
+    pass
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A method the harness can build: its class, where it came from, its default settings."""
+
+    name: str
+    cls: type[Method]
+    origin: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+    in_all: bool = True
+    base: str = ""
+
+    def create(self, scale: int, overrides: dict[str, Any] | None = None) -> Method:
+        settings = {k: v for k, v in self.defaults.items() if k != "train"}
+        method = self.cls(scale, deep_merge(settings, overrides or {}))
+        method.name = self.name  # variants share a class but keep their own name
+        return method
+
+    @property
+    def train_overrides(self) -> dict[str, Any]:
+        """The YAML's ``train:`` block: overrides of the profile's training settings."""
+        return dict(self.defaults.get("train") or {})
+
+
+def _builtin_classes() -> dict[str, type[Method]]:
+    import methods
+
+    out: dict[str, type[Method]] = {}
+    for info in pkgutil.iter_modules(methods.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"methods.{info.name}")
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, Method) and obj.name and obj.__module__ == module.__name__:
+                out[obj.name] = obj
+    return out
+
+
+def _plugin_classes(taken: set[str]) -> dict[str, tuple[type[Method], str]]:
+    out: dict[str, tuple[type[Method], str]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            cls = ep.load()
+        except Exception as exc:  # name the broken plug-in instead of a bare traceback
+            raise MethodError(f"entry point '{ep.name}' ({ep.value}) in group {ENTRY_POINT_GROUP} failed to import: {exc}") from exc
+        if not (isinstance(cls, type) and issubclass(cls, Method)):
+            raise MethodError(f"entry point '{ep.name}' ({ep.value}) is not an lpsr.method.Method subclass")
+        name = cls.name or ep.name
+        if name in taken:
+            continue
+        dist = getattr(ep, "dist", None)
+        out[name] = (cls, f"plugin:{dist.name if dist else ep.value}")
+    return out
+
+
+@lru_cache(maxsize=1)
+def discover() -> dict[str, Entry]:
+    yamls = method_yamls()
+    classes = {n: (c, "built-in") for n, c in _builtin_classes().items()}
+    classes.update(_plugin_classes(set(classes)))
+    table: dict[str, Entry] = {}
+    for name, (cls, origin) in classes.items():
+        raw = yamls.get(name, {})
+        table[name] = Entry(
+            name=name,
+            cls=cls,
+            origin=origin,
+            defaults=strip_meta(raw),
+            groups=tuple(raw.get("groups", cls.groups)),
+            in_all=bool(raw.get("in_all", cls.in_all)),
+        )
+    for name, raw in yamls.items():
+        base = raw.get("base")
+        if not base or name in table:
+            continue
+        if base not in table:
+            raise MethodError(f"configs/methods/{name}.yaml: base method '{base}' is not registered")
+        parent = table[base]
+        table[name] = Entry(
+            name=name,
+            cls=parent.cls,
+            origin=f"variant of {base}",
+            defaults=deep_merge(parent.defaults, strip_meta(raw)),
+            groups=tuple(raw.get("groups", ())),
+            in_all=bool(raw.get("in_all", False)),
+            base=base,
+        )
+    return table
+
+
+def _order(name: str) -> tuple[int, str]:
+    entry = discover()[name]
+    return (entry.cls.order, name)
+
+
+def names() -> list[str]:
+    return sorted(discover(), key=_order)
+
+
+def get(name: str) -> Entry:
+    table = discover()
+    if name not in table:
+        close = difflib.get_close_matches(name, list(table) + list(groups()), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(names())}"
+        raise UnknownMethodError(f"unknown method '{name}'{hint}")
+    return table[name]
+
+
+def groups() -> dict[str, list[str]]:
+    """Named groups of methods: ``all`` plus every group a method or variant declares."""
+    out: dict[str, list[str]] = {"all": []}
+    for name in names():
+        entry = discover()[name]
+        if entry.in_all:
+            out["all"].append(name)
+        for g in entry.groups:
+            out.setdefault(g, []).append(name)
+    return out
+
+
+def resolve(spec: str) -> list[str]:
+    """Turn ``--methods`` (``all``, a group, or ``a,b,c``) into an ordered, unique list."""
+    table = groups()
+    chosen: list[str] = []
+    for part in [p.strip() for p in spec.split(",") if p.strip()]:
+        members = table.get(part)
+        if members is None:
+            get(part)  # raises with a suggestion
+            members = [part]
+        for m in members:
+            if m not in chosen:
+                chosen.append(m)
+    if not chosen:
+        raise UnknownMethodError("--methods is empty; give 'all', a group, or comma-separated names")
+    return chosen

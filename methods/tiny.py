@@ -1,0 +1,22 @@
+"""`tiny`: a small (28K parameters at x8) learned method for tests and smoke runs (not in `all`)."""
+from __future__ import annotations
+
+from torch import nn
+
+from lpsr.method import Method
+from lpsr.models.tiny import TinySR
+
+
+class Tiny(Method):
+    """Bicubic + learned residual (conv3x3 -> ReLU -> conv3x3 -> PixelShuffle).  Exists so
+    the whole training path runs in seconds; not a published method."""
+
+    name = "tiny"
+    source = "lpsr-bench test method (bicubic + 2-conv residual)"
+    scales = "any"
+    order = 900
+    in_all = False
+    groups = ("smoke",)
+
+    def build(self) -> nn.Module:
+        return TinySR(self.scale, channels=int(self.config.get("channels", 16)))

@@ -1,0 +1,96 @@
+"""Method discovery: built-ins, YAML variants, entry-point plug-ins, name resolution."""
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from lpsr import registry
+from lpsr.method import Method, MethodError
+
+
+@pytest.fixture
+def fresh_registry():
+    registry.discover.cache_clear()
+    yield registry
+    registry.discover.cache_clear()
+
+
+def test_builtins_are_discovered(fresh_registry):
+    names = fresh_registry.names()
+    assert names[0] == "bicubic"  # Table 1 order
+    assert "tiny" in names
+    assert "tiny" not in fresh_registry.groups()["all"]  # test-only method
+    assert "bicubic" in fresh_registry.groups()["all"]
+
+
+def test_resolve_groups_lists_and_typos(fresh_registry):
+    assert fresh_registry.resolve("bicubic,tiny,bicubic") == ["bicubic", "tiny"]
+    assert fresh_registry.resolve("smoke") == ["tiny"]
+    with pytest.raises(MethodError, match=r"unknown method 'bicubik'; did you mean bicubic"):
+        fresh_registry.resolve("bicubik")
+    with pytest.raises(MethodError, match="empty"):
+        fresh_registry.resolve(" , ")
+
+
+def test_entry_point_plugin_is_discovered(tmp_path, monkeypatch, fresh_registry):
+    (tmp_path / "lpsr_demo_plugin.py").write_text(textwrap.dedent('''
+        from torch import nn
+        from lpsr.method import Method
+
+        class Demo(Method):
+            name = "demo-plugin"
+            source = "a third-party package"
+            def build(self):
+                return nn.Sequential(nn.Upsample(scale_factor=self.scale), nn.Conv2d(3, 3, 1))
+    '''))
+    dist = tmp_path / "lpsr_demo_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lpsr-demo-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[lpsr.methods]\ndemo-plugin = lpsr_demo_plugin:Demo\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = fresh_registry.get("demo-plugin")
+    assert entry.origin == "plugin:lpsr-demo-plugin"
+    method = entry.create(4)
+    assert isinstance(method, Method) and method.param_count() == 12
+    assert "demo-plugin" in fresh_registry.groups()["all"]
+    sys.modules.pop("lpsr_demo_plugin", None)
+
+
+def test_broken_plugin_names_itself(tmp_path, monkeypatch, fresh_registry):
+    dist = tmp_path / "broken-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[lpsr.methods]\nbroken = no_such_module_xyz:Thing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(MethodError, match="entry point 'broken'.*failed to import"):
+        fresh_registry.discover()
+
+
+def test_yaml_variant_becomes_a_method(tmp_path, monkeypatch, fresh_registry):
+    cfgs = tmp_path / "configs"
+    (cfgs / "methods").mkdir(parents=True)
+    (cfgs / "methods" / "tiny.yaml").write_text("channels: 16\ntrain: {lr: 0.002}\n")
+    (cfgs / "methods" / "tiny-wide.yaml").write_text("base: tiny\ngroups: [wide]\nchannels: 32\n")
+    monkeypatch.setenv("LPSR_CONFIGS", str(cfgs))
+    entry = fresh_registry.get("tiny-wide")
+    assert entry.origin == "variant of tiny"
+    method = entry.create(2)
+    assert method.name == "tiny-wide" and method.config["channels"] == 32
+    assert entry.train_overrides == {"lr": 0.002}  # inherited from the base
+    assert "train" not in method.config
+    assert fresh_registry.resolve("wide") == ["tiny-wide"]
+    assert "tiny-wide" not in fresh_registry.groups()["all"]
+
+
+def test_pow2_scale_rule():
+    class Pow2(Method):
+        name = "pow2-only"
+        scales = "pow2"
+
+    Pow2(8)
+    with pytest.raises(MethodError, match="power-of-two --scale.*got 6"):
+        Pow2(6)
+    with pytest.raises(MethodError, match="positive integer"):
+        Pow2(0)
