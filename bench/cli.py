@@ -115,7 +115,7 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
     stem, group = leaderboard_stem(methods, runner.splits.name, scale, runner.profile_name)
     include = registry.groups()[group] if group else sorted(set(registry.groups()["all"]) | set(names))
     md = build(runner.run_dir, Path(leaderboard_dir) / stem, include, runner.fingerprint, title=f"Leaderboard: {stem}")
-    console.print(md.read_text())
+    console.print(md.read_text(), markup=False, soft_wrap=True)
     console.print(f"leaderboard written to {md} (and .csv/.json beside it); per-plate results in {runner.run_dir}")
 
 
@@ -154,7 +154,7 @@ def report(run_dir: Path, methods: str | None, out: Path | None) -> None:
         md = build(run_dir, stem, names, title=f"Leaderboard: {stem.name}")
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from None
-    console.print(md.read_text())
+    console.print(md.read_text(), markup=False, soft_wrap=True)
     console.print(f"leaderboard written to {md}")
 
 

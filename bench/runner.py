@@ -30,6 +30,7 @@ import yaml
 import lpsr
 from lpsr import registry
 from lpsr.config import config_hash, deep_merge, load_profile
+from lpsr.data.degrade import modcrop
 from lpsr.data.record import PlateSplits
 from lpsr.data.sources import data_fingerprint, load_data
 from lpsr.errors import UserError
@@ -159,6 +160,8 @@ class Runner:
         )
         if not self.splits.test:
             raise UserError(f"--data {plan.data}: the test split is empty")
+        for plate in self.splits.test + self.splits.val + self.splits.train:
+            modcrop(plate.hr, plan.scale, plate.id)  # fails now, not after an hour of training
         self.fingerprint = data_fingerprint(self.splits)
         default_dir = Path("runs") / f"{self.splits.name}-x{plan.scale}-{self.profile_name}"
         self.run_dir = Path(plan.run_dir) if plan.run_dir else default_dir
@@ -220,7 +223,7 @@ class Runner:
         mdir.mkdir(parents=True, exist_ok=True)
         env = {
             "lpsr_bench": lpsr.__version__,
-            "torch": torch.__version__,
+            "torch": str(torch.__version__),
             "python": platform.python_version(),
             "device": str(self.device),
             "commit": self.commit,
@@ -296,8 +299,6 @@ class Runner:
         marker = ref_dir / "result.json"
         if marker.exists() and read_json(marker).get("config_hash") == key:
             return
-        from lpsr.data.degrade import modcrop
-
         hrs = [modcrop(p.hr, self.plan.scale, p.id) for p in self.splits.test]
         ocr_table, ocr_info = ocr_columns(self.plan.ocr, hrs, [p.text for p in self.splits.test])
         table = pd.concat([pd.DataFrame({"id": [p.id for p in self.splits.test], "text": [p.text for p in self.splits.test]}), ocr_table], axis=1)
