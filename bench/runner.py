@@ -170,8 +170,11 @@ class Runner:
     # -- one method ---------------------------------------------------------------
     def resolved_config(self, method: Method) -> dict[str, Any]:
         entry = registry.get(method.name)
+        # profile's train block <- the method YAML's train block <- the profile's per-method block
+        per_method = (self.profile.get("per_method") or {}).get(method.name, {})
         settings = TrainSettings.from_dict(
-            deep_merge(self.profile.get("train", {}), entry.train_overrides), where=f"train settings for {method.name}"
+            deep_merge(deep_merge(self.profile.get("train", {}), entry.train_overrides), per_method),
+            where=f"train settings for {method.name}",
         )
         weights = self.plan.weights.get(method.name)
         cfg: dict[str, Any] = {

@@ -1,0 +1,296 @@
+"""CCPD (Chinese City Parking Dataset): annotated file names -> rectified HR plates.
+
+A CCPD file name carries the whole annotation in seven ``-``-separated fields (Xu et al.,
+ECCV 2018)::
+
+    025-95_113-154&383_386&473-386&473_177&454_154&383_363&402-0_0_22_27_27_33_16-37-15.jpg
+    area  tilt  bbox x1&y1_x2&y2  corners rb_lb_lt_rt        char indices      bright blur
+
+Fields are parsed by position only: some published files have a longer or shorter first
+field and tilt values near 0 rather than near 90.  Blue plates have 7 indices, green
+new-energy plates 8.  The plate is cut out by its four corners with a perspective warp to
+a canonical size (default 192x64, W x H), or with ``crop="bbox"`` by its axis-aligned box.
+
+No library parses CCPD names, so the parser is written here by hand.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from lpsr.data.images import check_hr_size, read_rgb, resize_to
+from lpsr.data.record import DataError, PlateRecord, PlateSplits
+from lpsr.data.splits import SPLIT_NAMES, check_limit, split_by_plate
+
+# Index tables from the CCPD README; "O" marks "no character".
+PROVINCES = tuple("皖沪津渝冀晋蒙辽吉黑苏浙京闽赣鲁豫鄂湘粤桂琼川贵云藏陕甘青宁新警学") + ("O",)
+ALPHABETS = tuple("ABCDEFGHJKLMNPQRSTUVWXYZ") + ("O",)
+ADS = tuple("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") + ("O",)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+CROP_MODES = ("perspective", "bbox")
+
+Point = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class CcpdAnnotation:
+    """Everything a CCPD file name says about its plate."""
+
+    filename: str
+    area: str  # ratio of plate area to image area, kept as written (its digits vary)
+    tilt: tuple[int, int]  # horizontal, vertical degrees
+    bbox: tuple[Point, Point]  # left-top, right-bottom
+    corners: tuple[Point, Point, Point, Point]  # right-bottom, left-bottom, left-top, right-top
+    indices: tuple[int, ...]
+    brightness: int
+    blurriness: int
+
+    @property
+    def text(self) -> str:
+        return decode_plate(self.indices)
+
+    @property
+    def color(self) -> str:
+        """'blue' (7 characters) or 'green' (8, new-energy plates)."""
+        return "green" if len(self.indices) == 8 else "blue"
+
+
+def decode_plate(indices: Sequence[int]) -> str:
+    """Character indices -> plate string (province, letter, then ADS); "O" slots dropped."""
+    if len(indices) not in (7, 8):
+        raise DataError(f"a CCPD plate has 7 or 8 characters, got {len(indices)} indices")
+    tables = [PROVINCES, ALPHABETS] + [ADS] * (len(indices) - 2)
+    chars = []
+    for pos, (table, idx) in enumerate(zip(tables, indices)):
+        if not 0 <= idx < len(table):
+            raise DataError(f"character index {idx} at position {pos + 1} is outside its table (0..{len(table) - 1})")
+        if table[idx] != "O":
+            chars.append(table[idx])
+    return "".join(chars)
+
+
+def _ints(text: str, sep: str, count: int | None, what: str) -> tuple[int, ...]:
+    parts = text.split(sep)
+    if count is not None and len(parts) != count:
+        raise ValueError(f"{what} needs {count} numbers separated by {sep!r}, got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def _points(text: str, count: int, what: str) -> tuple[Point, ...]:
+    pairs = text.split("_")
+    if len(pairs) != count:
+        raise ValueError(f"{what} needs {count} x&y points, got {text!r}")
+    return tuple(_ints(p, "&", 2, what) for p in pairs)  # type: ignore[misc]
+
+
+def parse_ccpd_name(name: str | Path) -> CcpdAnnotation:
+    """Parse a CCPD file name (path or bare name); DataError naming the file if it does not parse."""
+    filename = Path(name).name
+    fields = Path(filename).stem.split("-")
+    try:
+        if len(fields) != 7:
+            raise ValueError(f"expected 7 '-'-separated fields, found {len(fields)}")
+        area, tilt, bbox, corners, chars, bright, blur = fields
+        if not area.isdigit():
+            raise ValueError(f"area field {area!r} is not a number")
+        ann = CcpdAnnotation(
+            filename=filename,
+            area=area,
+            tilt=_ints(tilt, "_", 2, "tilt"),  # type: ignore[arg-type]
+            bbox=_points(bbox, 2, "bbox"),  # type: ignore[arg-type]
+            corners=_points(corners, 4, "corners"),  # type: ignore[arg-type]
+            indices=_ints(chars, "_", None, "characters"),
+            brightness=int(bright),
+            blurriness=int(blur),
+        )
+        ann.text  # validates the indices
+    except (ValueError, DataError) as exc:
+        raise DataError(f"not a CCPD file name: {filename} ({exc})") from None
+    return ann
+
+
+def _check_crop(crop: str) -> None:
+    if crop not in CROP_MODES:
+        raise DataError(f"unknown crop mode {crop!r}; use one of: {', '.join(CROP_MODES)}")
+
+
+def rectify_corners(image: np.ndarray, corners: Sequence[Sequence[float]], size: tuple[int, int] = (192, 64)) -> np.ndarray:
+    """Perspective-warp the quadrilateral ``corners`` (rb, lb, lt, rt; x, y) to a WxH rectangle.
+
+    Corner coordinates are pixel centres, so the corner pixels land on the output's corner
+    pixels.  Bicubic interpolation, replicated border for corners at the image edge.
+    """
+    w, h = size
+    src = np.asarray(corners, dtype=np.float32).reshape(4, 2)
+    dst = np.array([[w - 1, h - 1], [0, h - 1], [0, 0], [w - 1, 0]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(image, matrix, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def crop_bbox(image: np.ndarray, bbox: Sequence[Sequence[int]], size: tuple[int, int] = (192, 64)) -> np.ndarray:
+    """Cut the axis-aligned box (left-top, right-bottom, inclusive) and resize it to ``size``."""
+    (x1, y1), (x2, y2) = bbox
+    ih, iw = image.shape[:2]
+    x1, x2 = sorted((max(0, min(int(x1), iw - 1)), max(0, min(int(x2), iw - 1))))
+    y1, y2 = sorted((max(0, min(int(y1), ih - 1)), max(0, min(int(y2), ih - 1))))
+    return resize_to(image[y1 : y2 + 1, x1 : x2 + 1], size)
+
+
+def crop_plate(image: np.ndarray, ann: CcpdAnnotation, size: tuple[int, int] = (192, 64), crop: str = "perspective") -> np.ndarray:
+    _check_crop(crop)
+    if crop == "bbox":
+        return crop_bbox(image, ann.bbox, size)
+    return rectify_corners(image, ann.corners, size)
+
+
+def load_ccpd_image(path: str | Path, size: tuple[int, int] = (192, 64), crop: str = "perspective") -> PlateRecord:
+    """One CCPD photo -> PlateRecord with its rectified plate; DataError naming the file on failure."""
+    path = Path(path)
+    ann = parse_ccpd_name(path.name)
+    image = read_rgb(path)
+    ih, iw = image.shape[:2]
+    xs = [x for x, _ in ann.corners] + [p[0] for p in ann.bbox]
+    ys = [y for _, y in ann.corners] + [p[1] for p in ann.bbox]
+    if max(xs) >= iw + 2 or max(ys) >= ih + 2 or min(xs + ys) < -2:
+        raise DataError(f"plate corners of {path.name} lie outside its {iw}x{ih} image; the file name does not match the image")
+    hr = crop_plate(image, ann, size, crop)
+    meta = {
+        "path": str(path),
+        "color": ann.color,
+        "area": ann.area,
+        "tilt": ann.tilt,
+        "bbox": ann.bbox,
+        "corners": ann.corners,
+        "brightness": ann.brightness,
+        "blurriness": ann.blurriness,
+        "crop": crop,
+    }
+    return PlateRecord(id=path.name, hr=hr, text=ann.text, source="ccpd", meta=meta)
+
+
+def _read_split_file(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read split file {path}: {exc}") from None
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _listed_splits(root: Path) -> tuple[dict[str, list[Path]], dict]:
+    """Paths from ``splits/{train,val,test}.txt``, deduplicated by file name.
+
+    CCPD's per-subset lists may name one file twice (also under two subset folders): the
+    first listing wins within a split, and a file listed in two splits is kept only in the
+    later of train < val < test, so nothing evaluated is also trained on.
+    """
+    split_dir = root / "splits"
+    files: dict[str, list[Path]] = {}
+    seen: dict[str, str] = {}
+    info = {"split_files": [], "duplicates_dropped": 0, "cross_split_dropped": 0}
+    for name in SPLIT_NAMES:
+        path = split_dir / f"{name}.txt"
+        files[name] = []
+        if not path.is_file():
+            continue
+        info["split_files"].append(f"splits/{name}.txt")
+        for rel in _read_split_file(path):
+            fname = Path(rel).name
+            if fname in seen:
+                if seen[fname] == name:
+                    info["duplicates_dropped"] += 1
+                    continue
+                earlier = seen[fname]
+                files[earlier] = [p for p in files[earlier] if p.name != fname]
+                info["cross_split_dropped"] += 1
+            seen[fname] = name
+            files[name].append(root / rel)
+    return files, info
+
+
+def _find_images(root: Path) -> list[Path]:
+    """Every image under ``root`` (recursively), one per file name, sorted by relative path."""
+    found = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    unique: dict[str, Path] = {}
+    for p in found:
+        unique.setdefault(p.name, p)
+    return list(unique.values())
+
+
+def load_ccpd(
+    path: str | Path,
+    *,
+    hr_size: tuple[int, int] = (192, 64),
+    crop: str = "perspective",
+    strict: bool = False,
+    seed: int = 0,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    limit: dict | None = None,
+) -> PlateSplits:
+    """Load a CCPD folder into train/val/test plates.
+
+    With ``splits/{train,val,test}.txt`` (paths relative to ``path``) those lists are used;
+    otherwise every image below ``path`` is split by plate string (``split_by_plate``).
+    Names that do not parse and images that cannot be read are skipped and counted
+    (``PlateSplits.skipped``, names in ``info["skipped"]``), or raise with ``strict=True``.
+    ``limit`` = {split: N} keeps the first N loadable plates of that split, files sorted by name.
+    """
+    root = Path(path)
+    if not str(path) or not root.exists():
+        raise DataError(f"CCPD folder {str(path) or '(empty path)'} does not exist; pass ccpd:PATH to a folder of CCPD images")
+    if not root.is_dir():
+        raise DataError(f"CCPD path {root} is not a folder; pass ccpd:PATH to a folder of CCPD images")
+    size = check_hr_size(hr_size)
+    _check_crop(crop)
+    limit = check_limit(limit)
+
+    skipped: list[str] = []
+
+    def reject(name: str, exc: DataError) -> None:
+        if strict:
+            raise exc
+        skipped.append(name)
+
+    listed, info = _listed_splits(root)
+    if info["split_files"]:
+        candidates = listed
+        info["split_rule"] = "split files"
+    else:
+        # Parse names first (cheap) so the split and the limit are decided before decoding.
+        parsed = []
+        for p in _find_images(root):
+            try:
+                parsed.append((p, parse_ccpd_name(p.name).text))
+            except DataError as exc:
+                reject(p.name, exc)
+        if not parsed and not skipped:
+            raise DataError(f"no images found under {root}; expected CCPD .jpg files or splits/{{train,val,test}}.txt")
+        parts = split_by_plate(parsed, fractions, seed, key=lambda item: item[1])
+        candidates = {name: [p for p, _ in part] for name, part in zip(SPLIT_NAMES, parts)}
+        info["split_rule"] = f"by plate string (sha256, seed {seed}, fractions {tuple(fractions)})"
+
+    out: dict[str, list[PlateRecord]] = {}
+    for name in SPLIT_NAMES:
+        records: list[PlateRecord] = []
+        cap = limit.get(name)
+        for p in sorted(candidates[name], key=lambda q: q.name):
+            if cap is not None and len(records) >= cap:
+                break
+            if not p.is_file():
+                reject(p.name, DataError(f"image {p} listed in splits/{name}.txt does not exist; fix the split file or the folder"))
+                continue
+            try:
+                records.append(load_ccpd_image(p, size, crop))
+            except DataError as exc:
+                reject(p.name, exc)
+        out[name] = records
+
+    info.update({"source": "ccpd", "path": str(root.resolve()), "hr_size": list(size), "crop": crop, "skipped": skipped})
+    if limit:
+        info["limit"] = dict(limit)
+    return PlateSplits(name=root.resolve().name, train=out["train"], val=out["val"], test=out["test"], skipped=len(skipped), info=info)
+

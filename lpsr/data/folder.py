@@ -1,0 +1,116 @@
+"""A folder of plate crops with ``labels.csv`` (``filename,text`` and optionally ``split``).
+
+``filename`` is relative to the folder; ``split`` (train / val / test), when the column is
+there, says where each plate goes; without it the plates are split by plate string with
+``split_by_plate``, the same rule the CCPD loader uses.  Every crop is resized to hr_size.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Sequence
+
+from lpsr.data.images import check_hr_size, read_rgb, resize_to
+from lpsr.data.record import DataError, PlateRecord, PlateSplits
+from lpsr.data.splits import SPLIT_NAMES, check_limit, split_by_plate
+
+LABELS = "labels.csv"
+REQUIRED_COLUMNS = ("filename", "text")
+
+
+def read_labels(path: Path) -> tuple[list[dict], bool]:
+    """Rows of labels.csv as dicts (filename, text[, split], line) and whether a split column exists."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            columns = [c.strip() for c in (reader.fieldnames or [])]
+            missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+            if missing:
+                raise DataError(f"{path} lacks column(s) {', '.join(missing)}; its header must be filename,text[,split] (found: {','.join(columns) or 'nothing'})")
+            has_split = "split" in columns
+            rows = []
+            for line, raw in enumerate(reader, start=2):
+                row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+                if not any(row.values()):
+                    continue
+                if not row["filename"] or not row["text"]:
+                    raise DataError(f"{path} line {line}: filename and text must both be filled in")
+                if has_split and row.get("split", "") not in SPLIT_NAMES:
+                    raise DataError(f"{path} line {line}: split {row.get('split', '')!r} is not one of train, val, test")
+                row["line"] = line
+                rows.append(row)
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; save labels.csv as UTF-8") from None
+    except csv.Error as exc:
+        raise DataError(f"{path} is not a valid CSV file: {exc}") from None
+    return rows, has_split
+
+
+def load_folder(
+    path: str | Path,
+    *,
+    hr_size: tuple[int, int] = (192, 64),
+    strict: bool = False,
+    seed: int = 0,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    limit: dict | None = None,
+) -> PlateSplits:
+    """Load plate crops listed in ``path/labels.csv``.
+
+    Missing or unreadable image files are skipped and counted (``strict=True``: raise).
+    A file name listed twice is kept once (first row).  ``limit`` = {split: N} keeps the
+    first N loadable plates of a split, sorted by file name.
+    """
+    root = Path(path)
+    if not str(path) or not root.is_dir():
+        raise DataError(f"plate folder {str(path) or '(empty path)'} does not exist or is not a folder; pass folder:PATH")
+    labels = root / LABELS
+    if not labels.is_file():
+        raise DataError(f"{labels} not found; a folder source needs labels.csv with columns filename,text[,split]")
+    size = check_hr_size(hr_size)
+    limit = check_limit(limit)
+    rows, has_split = read_labels(labels)
+    if not rows:
+        raise DataError(f"{labels} lists no plates; add one row per image: filename,text[,split]")
+
+    unique: dict[str, dict] = {}
+    for row in rows:
+        unique.setdefault(row["filename"], row)
+    duplicates = len(rows) - len(unique)
+    rows = list(unique.values())
+    if has_split:
+        parts = [[r for r in rows if r["split"] == name] for name in SPLIT_NAMES]
+        rule = "split column"
+    else:
+        parts = list(split_by_plate(rows, fractions, seed, key=lambda r: r["text"]))
+        rule = f"by plate string (sha256, seed {seed}, fractions {tuple(fractions)})"
+
+    skipped: list[str] = []
+    out: dict[str, list[PlateRecord]] = {}
+    for name, part in zip(SPLIT_NAMES, parts):
+        records: list[PlateRecord] = []
+        cap = limit.get(name)
+        for row in sorted(part, key=lambda r: r["filename"]):
+            if cap is not None and len(records) >= cap:
+                break
+            file = root / row["filename"]
+            try:
+                if not file.is_file():
+                    raise DataError(f"image {file} listed in {labels} line {row['line']} does not exist")
+                hr = resize_to(read_rgb(file), size)
+            except DataError:
+                if strict:
+                    raise
+                skipped.append(row["filename"])
+                continue
+            meta = {"path": str(file)}
+            records.append(PlateRecord(id=row["filename"], hr=hr, text=row["text"], source="folder", meta=meta))
+        out[name] = records
+
+    texts = [{r.text for r in out[n]} for n in SPLIT_NAMES]
+    shared = sorted((texts[0] & texts[1]) | (texts[0] & texts[2]) | (texts[1] & texts[2]))
+    info = {"source": "folder", "path": str(root.resolve()), "hr_size": list(size), "split_rule": rule,
+            "duplicates_dropped": duplicates, "strings_in_two_splits": shared, "skipped": skipped}
+    if limit:
+        info["limit"] = dict(limit)
+    return PlateSplits(name=root.resolve().name, train=out["train"], val=out["val"], test=out["test"], skipped=len(skipped), info=info)
