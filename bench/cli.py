@@ -30,13 +30,9 @@ def _parse_size(value: str | None) -> tuple[int, int] | None:
 def _parse_ocr(value: str) -> list[str]:
     if value.strip().lower() in ("", "none", "off"):
         return []
-    from lpsr.ocr.registry import RECOGNIZERS
+    from lpsr.ocr.registry import parse_recognizers
 
-    names = [v.strip() for v in value.split(",") if v.strip()]
-    bad = [n for n in names if n not in RECOGNIZERS]
-    if bad:
-        raise UserError(f"--ocr {value}: unknown recogniser {', '.join(bad)}; choose from {', '.join(RECOGNIZERS)} or none")
-    return names
+    return parse_recognizers(value)
 
 
 def leaderboard_stem(spec: str, data_name: str, scale: int, profile: str) -> tuple[str, str | None]:

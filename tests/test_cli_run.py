@@ -96,7 +96,7 @@ def test_list_shows_methods_with_params():
         (["--profile", "fast"], "--profile 'fast'"),
         (["--weights", "bicubic"], "expected METHOD=PATH"),
         (["--weights", "tiny=/no/file.safetensors"], "/no/file.safetensors not found"),
-        (["--ocr", "tesseract"], "unknown recogniser tesseract"),
+        (["--ocr", "tesseract"], "unknown OCR recogniser 'tesseract'"),
         (["--device", "tpu"], "--device 'tpu'"),
         (["--hr-size", "big"], "--hr-size 'big'"),
     ],
