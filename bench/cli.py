@@ -98,13 +98,9 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
         console=console, transient=False,
     ) as progress:
 
-        def factory(name: str, total: int):
-            task = progress.add_task(f"train {name}", total=total)
-
-            def update(it: int, _total: int, logs: dict) -> None:
-                progress.update(task, completed=it)
-
-            return update
+        def factory(label: str, total: int):
+            task = progress.add_task(label, total=total)
+            return lambda completed: progress.update(task, completed=completed)
 
         runner = Runner(plan, report=progress.console.print, progress_factory=factory)
         runner.run()

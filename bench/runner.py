@@ -167,6 +167,12 @@ class Runner:
         self.run_dir = Path(plan.run_dir) if plan.run_dir else default_dir
         self.commit = git_commit()
 
+    def _bar(self, label: str, total: int) -> Callable[[int], None]:
+        """A progress callback ``update(completed)``; a no-op without a progress display."""
+        if self.progress_factory is None:
+            return lambda completed: None
+        return self.progress_factory(label, total)
+
     # -- one method ---------------------------------------------------------------
     def resolved_config(self, method: Method) -> dict[str, Any]:
         entry = registry.get(method.name)
@@ -243,9 +249,10 @@ class Runner:
             if model is None:
                 raise UserError(f"method '{method.name}' is trainable but build() returned no network")
             settings = TrainSettings.from_dict(cfg["train"])
-            progress = self.progress_factory(method.name, settings.iterations) if self.progress_factory else None
+            bar = self._bar(f"train {method.name}", settings.iterations)
             t0 = time.perf_counter()
-            res = train(method, model, self.splits.train, self.splits.val, settings, mdir, self.device, self.seed, progress)
+            res = train(method, model, self.splits.train, self.splits.val, settings, mdir, self.device, self.seed,
+                        lambda it, _total, _logs: bar(it))
             load_weights(model, mdir / "ckpt" / "best.safetensors", flag="best checkpoint")
             status = "trained"
             train_info = {
@@ -260,12 +267,14 @@ class Runner:
         if model is not None:
             model.to(self.device).eval()
 
+        bar = self._bar(f"evaluate {method.name}", 1 + len(self.plan.ocr))
         t0 = time.perf_counter()
         srs, hrs = super_resolve_plates(method, model, self.splits.test, self.device, int(self.eval_cfg["batch_size"]))
         scores = score_plates(self.splits.test, srs, hrs, int(self.eval_cfg["crop_border"]))
         table = pd.DataFrame([s.__dict__ for s in scores])
         sr_seconds = time.perf_counter() - t0
-        ocr_table, ocr_info = ocr_columns(self.plan.ocr, srs, [p.text for p in self.splits.test])
+        bar(1)
+        ocr_table, ocr_info = ocr_columns(self.plan.ocr, srs, [p.text for p in self.splits.test], done=lambda k: bar(1 + k))
         table = pd.concat([table, ocr_table], axis=1)
         with atomic_path(mdir / "plates.csv") as tmp:
             table.to_csv(tmp, index=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,11 +20,14 @@ def _recogniser(name: str):
     return get_recognizer(name)
 
 
-def ocr_columns(names: list[str], images: list[np.ndarray], truths: list[str]) -> tuple[pd.DataFrame, dict]:
-    """Columns ``ocr_<name>_{text,conf,exact,char_acc}`` for each recogniser, and speed info."""
+def ocr_columns(
+    names: list[str], images: list[np.ndarray], truths: list[str], done: Callable[[int], None] | None = None
+) -> tuple[pd.DataFrame, dict]:
+    """Columns ``ocr_<name>_{text,conf,exact,char_acc}`` for each recogniser, and speed info.
+    ``done(k)`` is called after the k-th recogniser finished (for progress displays)."""
     table = pd.DataFrame(index=range(len(images)))
     info: dict[str, dict] = {}
-    for name in names:
+    for k, name in enumerate(names, start=1):
         rec = _recogniser(name)
         t0 = time.perf_counter()
         reads = rec.read(images)
@@ -34,4 +38,6 @@ def ocr_columns(names: list[str], images: list[np.ndarray], truths: list[str]) -
         table[f"ocr_{name}_exact"] = [float(exact_match(t, g)) for t, g in zip(texts, truths)]
         table[f"ocr_{name}_char_acc"] = [float(char_accuracy(t, g)) for t, g in zip(texts, truths)]
         info[name] = {"plates": len(images), "seconds": round(seconds, 3), "plates_per_s": round(len(images) / seconds, 1) if seconds > 0 else None}
+        if done is not None:
+            done(k)
     return table, info
