@@ -11,7 +11,6 @@ by 0.1 in every dense-block convolution, zero biases; the other convs keep torch
 """
 from __future__ import annotations
 
-from spandrel.architectures.ESRGAN import ESRGAN as SpandrelRRDBNet
 from torch import nn
 
 from lpsr.method import MethodError, is_power_of_two
@@ -20,6 +19,9 @@ from lpsr.method import MethodError, is_power_of_two
 def build_rrdbnet(scale: int, features: int = 64, blocks: int = 23, init_scale: float = 0.1) -> nn.Module:
     if not is_power_of_two(scale) or scale < 2:
         raise MethodError(f"ESRGAN upsamples by x2 stages: --scale must be 2, 4, 8, ...; got {scale}")
+    # imported here: spandrel takes seconds to import and `bench` discovers every method
+    from spandrel.architectures.ESRGAN import ESRGAN as SpandrelRRDBNet
+
     net = SpandrelRRDBNet(in_nc=3, out_nc=3, num_filters=features, num_blocks=blocks, scale=scale)
     for name, module in net.named_modules():
         if isinstance(module, nn.Conv2d) and ".RDB" in name:

@@ -20,7 +20,6 @@ import warnings
 
 import torch
 import torch.nn.functional as F
-from spandrel.architectures.SwinIR import SwinIR as SpandrelSwinIR
 from torch import nn
 
 from lpsr.method import MethodError, is_power_of_two
@@ -50,6 +49,9 @@ class SwinIRNet(nn.Module):
 
     @staticmethod
     def _build(img_size, embed_dim, depths, num_heads, window_size, mlp_ratio, scale) -> nn.Module:
+        # imported here: spandrel takes seconds to import and `bench` discovers every method
+        from spandrel.architectures.SwinIR import SwinIR as SpandrelSwinIR
+
         return SpandrelSwinIR(
             img_size=img_size,
             in_chans=3,
