@@ -11,7 +11,14 @@ converted to torch by ``lpsr.ocr.onnx_to_torch``): it has no attention maps, but
 per-frame class posteriors (T frames along the plate x 73 classes) say both where and which
 character is, so
 
-* ``L_pos`` = L1 between the per-frame posteriors on SR and on HR (HR side frozen);
+* ``L_pos`` = L1 between the posteriors on SR and on HR (HR side frozen), each taken as one
+  distribution over the (frame, class) grid (the per-frame posteriors divided by the
+  number of frames T), as each of the original's attention maps is one distribution over
+  the image positions.  This keeps the original's weight meaningful: per-frame posteriors
+  alone are T times larger (mean entry 1/73 instead of 1/(73 T), against the original's
+  1/(positions)); with them the position term outweighed the pixel term and TBSRN reached
+  13.3 dB validation PSNR after 100 quick-profile iterations on synthetic plates, against
+  15.1 dB with the maps (17.3 dB with MSE alone, ``text_loss: none``);
 * ``L_con`` = CTC loss of the SR posteriors against a character sequence (the recogniser's
   dictionary, blank = 0): the plate label when the batch holds whole plates, else the
   recogniser's own greedy reading of the HR image.  Training at x8 uses 64x64 HR patches,
@@ -122,7 +129,8 @@ class TextFocusRecipe(TrainRecipe):
         sr_lp = self.read(sr)
         with torch.no_grad():
             hr_lp = self.read(batch.hr)
-        position = F.l1_loss(sr_lp.exp(), hr_lp.exp())
+        frames = sr_lp.shape[1]
+        position = F.l1_loss(sr_lp.exp(), hr_lp.exp()) / frames  # maps over (frame, class)
         h, w = batch.hr.shape[-2:]
         whole = w >= self.whole_plate_aspect * h and len(batch.texts) == len(sr)
         targets = encode_texts(batch.texts, self.characters) if whole else greedy_sequences(hr_lp)
@@ -143,6 +151,7 @@ class TextFocusRecipe(TrainRecipe):
             "recipe": "text-focused (pixel + position-aware + content-aware)",
             "pixel_loss": self.pixel,
             "position_weight": self.position_weight,
+            "position_maps": "recogniser posteriors / frames (one distribution over frames x classes)",
             "content_weight": self.content_weight,
             "text_recognizer": f"{self.recognizer_name} (frozen torch copy of the ONNX recogniser)",
             "recognizer_pad": self.recognizer_pad,
