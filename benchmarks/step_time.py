@@ -10,17 +10,15 @@ ESRGAN is timed in both of its stages (L1 pre-training, then GAN).
 
 Writes ``benchmarks/step_time.md`` (machine, torch version, command, load average).
 
-OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE``, unless already set): with the
-default busy-waiting, 2 threads on a 2-core machine shared with other processes run up to
-15x slower than 1 thread (MSRN: 7.8 s vs 0.5 s per step, measured), which would time the
-neighbours, not the method.
+OpenMP's wait policy matters on a shared 2-core machine and is recorded in the output: with
+the default (busy-waiting) 2 threads are ~1.7x faster than 1 on a quiet machine (MSRN 0.28
+vs 0.46 s per step) but up to 15x slower when other processes compete for the cores (7.8 s);
+``OMP_WAIT_POLICY=PASSIVE`` (set it in the environment) avoids the collapse (0.54 s under
+load) at the price of the quiet-machine speed-up.
 """
 from __future__ import annotations
 
 import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
-
 import argparse  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
@@ -117,7 +115,7 @@ def main() -> None:
         "# Seconds per training step on CPU",
         "",
         f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, {args.threads} threads, "
-        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}",
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset (busy-waiting)')}",
         f"- step: batch {args.batch} of {args.patch}x{args.patch} HR patches "
         f"({args.patch // args.scale}x{args.patch // args.scale} LR) at x{args.scale}; forward, loss recipe, "
         f"backward, Adam (and the discriminator step when there is one); mean of {args.steps} steps after one warm-up",
