@@ -18,15 +18,15 @@ load) at the price of the quiet-machine speed-up.
 """
 from __future__ import annotations
 
+import argparse
 import os
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-import torch  # noqa: E402
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
