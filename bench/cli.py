@@ -1,6 +1,8 @@
-"""The ``bench`` command line: run, list, report, add-method."""
+"""The ``bench`` command line: run, list, report, add-method, check-method."""
 from __future__ import annotations
 
+import errno
+import signal
 import sys
 from pathlib import Path
 
@@ -9,7 +11,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from lpsr.errors import UserError
+from lpsr.errors import UserError, os_error_message
+
+INTERRUPTED = "interrupted: finished methods and the last checkpoint are kept; rerun the same command to resume"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same clean stop as Ctrl-C."""
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -24,6 +32,10 @@ def _parse_size(value: str | None) -> tuple[int, int] | None:
         raise UserError(f"--hr-size {value!r}: expected WIDTHxHEIGHT, e.g. 192x64") from None
     if w < 1 or h < 1:
         raise UserError(f"--hr-size {value!r}: both sides must be positive")
+    from lpsr.profile import HR_SIDE_MAX, HR_SIDE_MIN
+
+    if not (HR_SIDE_MIN <= w <= HR_SIDE_MAX and HR_SIDE_MIN <= h <= HR_SIDE_MAX):
+        raise UserError(f"--hr-size {value}: each side must be {HR_SIDE_MIN}..{HR_SIDE_MAX} px (default 192x64)")
     return w, h
 
 
@@ -75,8 +87,13 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
     from bench.report.leaderboard import build
     from bench.runner import RunPlan, Runner, parse_weights
 
+    from bench.runner import check_not_file, check_seed
+
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be >= 1, got {limit}")
+    if seed is not None:
+        check_seed(seed)
+    check_not_file(Path(leaderboard_dir), "--leaderboard-dir")
     names = registry.resolve(methods)
     plan = RunPlan(
         methods=names,
@@ -102,7 +119,10 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
             task = progress.add_task(label, total=total)
             return lambda completed: progress.update(task, completed=completed)
 
-        runner = Runner(plan, report=progress.console.print, progress_factory=factory)
+        def say(message: str) -> None:  # plain text: "[method]" is not rich markup
+            progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+        runner = Runner(plan, report=say, progress_factory=factory)
         runner.run()
     stem, group = leaderboard_stem(methods, runner.splits.name, scale, runner.profile_name)
     include = registry.groups()[group] if group else sorted(set(registry.groups()["all"]) | set(names))
@@ -116,6 +136,9 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
 def list_methods(scale: int) -> None:
     """Every registered method with its source and parameter count at --scale."""
     from lpsr import registry
+
+    if scale < 1:
+        raise UserError(f"--scale must be a positive integer, got {scale}")
 
     table = Table(title=f"methods at x{scale}")
     for col in ("method", "origin", "params", "groups", "source"):
@@ -132,51 +155,120 @@ def list_methods(scale: int) -> None:
 
 
 @cli.command()
-@click.option("--run-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True)
+@click.argument("run_dir_arg", metavar="RUN_DIR", required=False, type=click.Path(path_type=Path))
+@click.option("--run-dir", type=click.Path(path_type=Path), default=None, help="the run directory (same as RUN_DIR)")
 @click.option("--methods", default=None, help="only these methods / this group (default: every finished method)")
+@click.option("--fingerprint", default=None, help="only results on this data fingerprint (when a run directory holds several test sets)")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="output stem [leaderboards/<run-dir name>]")
-def report(run_dir: Path, methods: str | None, out: Path | None) -> None:
-    """Rebuild a leaderboard (md/csv/json) from a run directory's files alone."""
+@click.option("--no-figures", is_flag=True, help="skip the figures (tables only)")
+def report(run_dir_arg: Path | None, run_dir: Path | None, methods: str | None, fingerprint: str | None, out: Path | None,
+           no_figures: bool) -> None:
+    """Rebuild leaderboard (md/csv/json), figures and HTML report from a run directory's files alone."""
     from lpsr import registry
     from bench.report.leaderboard import build
 
+    if run_dir_arg is not None and run_dir is not None and Path(run_dir_arg) != Path(run_dir):
+        raise UserError(f"bench report: give the run directory once (RUN_DIR {run_dir_arg} and --run-dir {run_dir} differ)")
+    run_dir = run_dir or run_dir_arg
+    if run_dir is None:
+        raise UserError("bench report: name the run directory, e.g. `bench report runs/synthetic-x8-quick`")
+    if not Path(run_dir).is_dir():
+        raise UserError(f"bench report {run_dir}: not a directory; give a run directory written by `bench run`")
     names = registry.resolve(methods) if methods else None
-    stem = out or Path("leaderboards") / run_dir.name
-    try:
-        md = build(run_dir, stem, names, title=f"Leaderboard: {stem.name}")
-    except FileNotFoundError as exc:
-        raise UserError(str(exc)) from None
+    stem = out or Path("leaderboards") / Path(run_dir).name
+    md = build(Path(run_dir), stem, names, fingerprint=fingerprint, title=f"Leaderboard: {stem.name}", figures=not no_figures)
     console.print(md.read_text(), markup=False, soft_wrap=True)
-    console.print(f"leaderboard written to {md}")
+    console.print(f"leaderboard written to {md} (and .csv/.json/.html beside it, figures in {md.parent / 'figures'})")
 
 
 @cli.command(name="add-method")
 @click.argument("name")
 @click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=None, help="project root [the installed source tree]")
-def add_method(name: str, root: Path | None) -> None:
-    """Scaffold methods/NAME.py and configs/methods/NAME.yaml for a new method."""
-    from bench.scaffold.new_method import scaffold
+@click.option("--package", "package", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="make a separate installable package in DIR that registers through the lpsr.methods entry point")
+def add_method(name: str, root: Path | None, package: Path | None) -> None:
+    """Scaffold a method: methods/NAME.py + configs/methods/NAME.yaml, or a plug-in package (--package DIR)."""
+    from bench.scaffold.new_method import scaffold, scaffold_package
 
+    if package is not None:
+        if root is not None:
+            raise UserError("bench add-method: use --root or --package, not both")
+        for path in scaffold_package(name, package):
+            console.print(f"created {path}")
+        console.print(f"next: `pip install -e {package}`, then `bench check-method {name}` and `bench run --methods {name}`")
+        return
     for path in scaffold(name, root):
         console.print(f"created {path}")
-    console.print(f"next: edit them, then `bench list` shows '{name}' and `bench run --methods {name}` runs it")
+    console.print(f"next: `bench check-method {name}`, edit the files, then `bench run --methods {name}` runs it")
+
+
+@cli.command(name="check-method")
+@click.argument("name")
+@click.option("--steps", default=12, show_default=True, type=int, help="training steps for the loss check")
+def check_method_cmd(name: str, steps: int) -> None:
+    """Conformance checks of a method: shapes at x2/x4/x8, params, training lowers the loss,
+    save/load round trip, seeded init, output range."""
+    from bench.check_method import check_method
+
+    if steps < 2:
+        raise UserError(f"--steps must be >= 2, got {steps}")
+    results = check_method(name, steps=steps)
+    failed = [r for r in results if r.status == "FAIL"]
+    for r in results:
+        console.print(f"{r.status:4}  {r.name}: {r.detail}", markup=False, soft_wrap=True)
+    if failed:
+        raise UserError(f"method '{name}' failed {len(failed)} of {len(results)} checks: {', '.join(r.name for r in failed)}")
+    skipped = sum(r.status == "SKIP" for r in results)
+    console.print(f"method '{name}' passed {len(results) - skipped} checks" + (f" ({skipped} not applicable)" if skipped else ""), markup=False)
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+def _interrupted(exc: BaseException) -> None:
+    if isinstance(exc, Terminated):
+        err_console.print(f"terminated (SIGTERM): {INTERRUPTED.split(': ', 1)[1]}", markup=False, soft_wrap=True)
+        sys.exit(143)
+    err_console.print(INTERRUPTED, markup=False, soft_wrap=True)
+    sys.exit(130)
+
+
+def _error(message: str, code: int = 2) -> None:
+    err_console.print(f"error: {' '.join(str(message).split())}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(code)
 
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (embedded use): keep the default
+        pass
+    try:
+        cli.main(standalone_mode=False, prog_name="bench")
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (and our SIGTERM) into Abort; say what is kept
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            _interrupted(cause)
         err_console.print("aborted")
         sys.exit(130)
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        _error(exc.format_message() + hint, exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        _error(exc.format_message(), exc.exit_code)
     except UserError as exc:
-        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("interrupted: finished methods and the last checkpoint are kept; rerun the same command to resume")
-        sys.exit(130)
+        _error(str(exc))
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+    except OSError as exc:
+        # a fault of the machine or the user's files (full disk, permissions, read-only
+        # disk), not a bug: one line, no traceback
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EACCES, errno.EPERM, errno.EROFS,
+                         errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EMFILE, errno.EIO):
+            _error(os_error_message(exc, "accessing"))
+        raise
 
 
 if __name__ == "__main__":

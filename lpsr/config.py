@@ -28,9 +28,20 @@ class ConfigError(UserError):
 
 
 def configs_dir() -> Path:
-    """``$LPSR_CONFIGS`` or the ``configs/`` folder next to the installed sources."""
+    """Where the built-in profiles and method YAMLs are.
+
+    ``$LPSR_CONFIGS`` when set; else ``lpsr/_configs`` inside an installed wheel (the
+    repository's ``configs/`` folder ships there as package data, see ``setup.py``); else
+    the ``configs/`` folder of a source checkout (editable install).
+    """
     env = os.environ.get("LPSR_CONFIGS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "configs"
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    packaged = here / "_configs"
+    if (packaged / "profiles").is_dir():
+        return packaged
+    return here.parent / "configs"
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -39,6 +50,12 @@ def read_yaml(path: Path) -> dict[str, Any]:
             data = yaml.safe_load(fh)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if data is None:
@@ -71,17 +88,12 @@ def strip_meta(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_profile(spec: str) -> tuple[str, dict[str, Any]]:
-    """``quick`` / ``paper`` / ... (from ``configs/profiles``) or a path to a YAML file."""
-    path = Path(spec)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
-            raise ConfigError(f"--profile {spec}: file not found")
-        return path.stem, read_yaml(path)
-    named = configs_dir() / "profiles" / f"{spec}.yaml"
-    if not named.is_file():
-        known = sorted(p.stem for p in (configs_dir() / "profiles").glob("*.yaml"))
-        raise ConfigError(f"--profile {spec!r}: no such profile; use one of {', '.join(known)} or a .yaml path")
-    return spec, read_yaml(named)
+    """``quick`` / ``paper`` / ... or a path to a YAML file, validated (``lpsr.profile``),
+    as a plain dict with every default filled in."""
+    from lpsr.profile import load_profile as load_typed
+
+    name, profile = load_typed(spec)
+    return name, profile.model_dump(mode="json")
 
 
 def config_hash(obj: Any) -> str:

@@ -1,9 +1,13 @@
-"""Score a method on whole plates: super-resolve in batches, then PSNR / PSNR-Y / SSIM-Y
-per plate.  SR is rounded to uint8 before scoring, as a saved image would be."""
+"""Score a method on whole plates: super-resolve in batches, then score every plate with the
+metric table (:func:`lpsr.metrics.spec.plate_table`: PSNR / PSNR-Y / SSIM-Y and each
+recogniser's reading).  SR is rounded to uint8 before scoring, as a saved image would be.
+
+Also measures a method's cost (parameters, FLOPs per plate at the test LR size, warm
+milliseconds per plate on the run's device) and saves SR images for the report's figures."""
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -13,16 +17,8 @@ from lpsr.data.degrade import make_pair
 from lpsr.data.patches import to_tensor, to_uint8
 from lpsr.data.record import PlateRecord
 from lpsr.method import Method
-from lpsr.metrics.image import psnr, psnr_y, ssim_y
-
-
-@dataclass
-class PlateScore:
-    id: str
-    text: str
-    psnr: float
-    psnr_y: float
-    ssim_y: float
+from lpsr.metrics.image import psnr
+from lpsr.metrics.spec import plate_table
 
 
 def super_resolve_plates(
@@ -51,11 +47,91 @@ def super_resolve_plates(
     return srs, hrs  # type: ignore[return-value]
 
 
-def score_plates(plates: list[PlateRecord], srs: list[np.ndarray], hrs: list[np.ndarray], crop_border: int = 0) -> list[PlateScore]:
-    return [
-        PlateScore(p.id, p.text, psnr(sr, hr, crop_border), psnr_y(sr, hr, crop_border), ssim_y(sr, hr, crop_border))
-        for p, sr, hr in zip(plates, srs, hrs)
-    ]
+def plates_table(
+    plates: list[PlateRecord], srs: list[np.ndarray] | None, hrs: list[np.ndarray] | None, crop_border: int,
+    ocr: list[str], done=None,
+):
+    """``plates.csv`` as a table (image metrics + each recogniser's reads) and OCR speed info."""
+    from lpsr.score_ocr import read_plates
+
+    reads, info = read_plates(ocr, srs if srs is not None else hrs, done=done)
+    table = plate_table([p.id for p in plates], [p.text for p in plates], srs, hrs, crop_border, reads)
+    return table, info
+
+
+def save_images(path, ids: list[str], images: list[np.ndarray]) -> None:
+    """SR (or HR) plates as one compressed ``.npz``: ``ids`` and ``images`` (object array of
+    uint8 HxWx3), for figures that need the pictures (``bench report``)."""
+    from lpsr.io import atomic_path
+
+    arr = np.empty(len(images), dtype=object)
+    for i, im in enumerate(images):
+        arr[i] = np.ascontiguousarray(im, dtype=np.uint8)
+    shapes = {im.shape for im in images}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            if len(shapes) == 1:  # the usual case: one stacked array, no pickling needed to read it
+                np.savez_compressed(fh, ids=np.array(ids), images=np.stack(list(arr)))
+            else:
+                np.savez_compressed(fh, ids=np.array(ids), images=arr)
+
+
+def load_images(path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=True) as data:
+        return {str(i): np.asarray(im) for i, im in zip(data["ids"], data["images"])}
+
+
+def measure_cost(method: Method, model: nn.Module | None, lr_hw: tuple[int, int], device: torch.device,
+                 batch_size: int, min_seconds: float = 0.5, max_repeats: int = 20) -> dict:
+    """Parameters, FLOPs for one plate of LR size ``lr_hw`` (H, W) and warm ms/plate at ``batch_size``.
+
+    FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` on ``super_resolve`` of one
+    plate (2 FLOPs per multiply-add; ops it has no formula for, e.g. interpolation, count 0).
+    Timing: two warm-up batches, then repeats until ``min_seconds`` (at most ``max_repeats``),
+    CUDA synchronised; the median batch time divided by the batch size.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from lpsr.method import count_parameters
+
+    h, w = lr_hw
+    gen = torch.Generator().manual_seed(0)
+    one = torch.rand(1, 3, h, w, generator=gen).to(device)
+    flops: int | None
+    try:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            method.super_resolve(model, one)
+        flops = int(counter.get_total_flops())
+    except Exception:  # a model the counter cannot trace: say so rather than guess
+        flops = None
+    batch = torch.rand(batch_size, 3, h, w, generator=gen).to(device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    times: list[float] = []
+    with torch.no_grad():
+        for _ in range(2):
+            method.super_resolve(model, batch)
+        sync()
+        start = time.perf_counter()
+        while len(times) < max_repeats and (len(times) < 3 or time.perf_counter() - start < min_seconds):
+            t0 = time.perf_counter()
+            method.super_resolve(model, batch)
+            sync()
+            times.append(time.perf_counter() - t0)
+    return {
+        "params": count_parameters(model),
+        "flops_per_plate": flops,
+        "ms_per_plate": round(1000.0 * float(np.median(times)) / batch_size, 4),
+        "batch": batch_size,
+        "lr_size": [w, h],
+        "repeats": len(times),
+        "device": str(device),
+        "torch": str(torch.__version__),
+        "threads": torch.get_num_threads() if device.type == "cpu" else None,
+    }
 
 
 def mean_psnr(method: Method, model: nn.Module | None, plates: list[PlateRecord], device: torch.device, batch_size: int = 32) -> float:

@@ -2,11 +2,19 @@
 
 A method answers five questions and nothing else:
 
-* its ``name`` and ``source`` (paper / where the architecture comes from);
+* its ``name`` and ``source`` (paper / where the architecture comes from), and its
+  ``Settings``: a :class:`MethodSettings` pydantic model (``extra="forbid"``, frozen,
+  strict types) whose field defaults are the method's one source of defaults; the YAML in
+  ``configs/methods`` holds only what differs (and its ``train:`` recipe block);
 * ``build()``: the network for ``self.scale`` (``None`` for parameter-free methods);
 * ``recipe(model)``: how one training step computes its loss (a :class:`TrainRecipe`);
 * ``super_resolve(model, lr)``: SR for a batch of LR images in [0, 1];
 * ``param_count()``: trainable + buffer-free parameter count of the built network.
+
+Optional hooks: ``validate_training(train_settings)`` (raise a one-line error if the
+profile's training settings cannot work for this method; the runner calls it for every
+method before anything trains) and the class attribute ``train_on_whole_plates`` (the
+training loop feeds whole plates instead of square HR patches).
 
 The training loop (``lpsr.train.loop``) owns optimisers, schedules, validation,
 checkpoints and devices; a method never does.  The runner never branches on a method's
@@ -16,18 +24,109 @@ name.  Built-in methods live in ``methods/<name>.py`` with defaults in
 """
 from __future__ import annotations
 
-from lpsr.errors import UserError
-
 import math
+import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import torch
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictBool, StrictInt, ValidationError
 from torch import nn
+
+from lpsr.config import ConfigError
+from lpsr.errors import UserError
 
 
 class MethodError(UserError):
     """A method cannot be built or run with the given settings (one-line message)."""
+
+
+class MethodSettingsError(ConfigError, MethodError):
+    """A method's settings (its YAML or overrides) are wrong: names the file and key path."""
+
+
+# ------------------------------------------------------------------ typed settings
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _number(value: Any) -> Any:
+    """Floats accept ints and plain-number strings (PyYAML reads ``1e-4`` as a string),
+    never booleans."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        return float(value)
+    if isinstance(value, int):
+        return float(value)
+    return value
+
+
+#: a float setting (see :func:`_number`); ``Int`` and ``Bool`` are strict (no 4.7, no "yes")
+Float = Annotated[float, BeforeValidator(_number)]
+Int = StrictInt
+Bool = StrictBool
+
+
+class MethodSettings(BaseModel):
+    """Base of every method's settings model: unknown keys and wrong types are errors.
+
+    Subclass it with the method's keys and their defaults (the one source of defaults).
+    Use ``Int``, ``Float``, ``Bool``, ``Literal[...]``, ``list[Int]`` and nested
+    ``MethodSettings`` models.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown setting",
+    "int_type": "expected an integer",
+    "float_type": "expected a number",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "list_type": "expected a list",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+    "literal_error": None,  # pydantic's own: "Input should be 'a' or 'b'"
+    "missing": "required",
+}
+
+
+def settings_error(exc: ValidationError, where: str, model: type[BaseModel]) -> MethodSettingsError:
+    """The first validation error as one line: ``{where}: {key.path}: {what}``."""
+    errors = [{**e, "loc": _clean_loc(e["loc"])} for e in exc.errors()]
+    err = errors[0]
+    if len(errors) > 1 and err["type"] == "literal_error" and not isinstance(err.get("input"), str):
+        # a union such as ``"learnable" | {pixel, con}`` given a mapping: report the mapping's error
+        err = next((e for e in errors[1:] if len(e["loc"]) > len(err["loc"])), err)
+    path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        known = _known_keys(model, err["loc"][:-1])
+        return MethodSettingsError(f"{where}: {path}: unknown setting; known: {', '.join(known)}")
+    what = _MESSAGES.get(kind) or err["msg"].removeprefix("Value error, ")
+    got = repr(err.get("input"))
+    got = got if len(got) <= 80 else got[:77] + "..."
+    return MethodSettingsError(f"{where}: {path}: {what} (got {got})")
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    """Drop pydantic's union-branch tags (``literal['x']``, model class names) from a path."""
+    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p[:1].isupper())))
+
+
+def _known_keys(model: type[BaseModel], parent: tuple) -> list[str]:
+    current: Any = model
+    for part in parent:
+        field_info = getattr(current, "model_fields", {}).get(part)
+        if field_info is None:
+            return []
+        ann = field_info.annotation
+        candidates = [ann, *getattr(ann, "__args__", ())]
+        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if current is None:
+            return []
+    return sorted(current.model_fields)
 
 
 @dataclass
@@ -51,11 +150,14 @@ class TrainRecipe(nn.Module):
     ones under ``discriminator()``, which get their own optimiser.
     """
 
-    def __init__(self, pixel: str = "l1") -> None:
+    def __init__(self, pixel: str = "l1", loss_scale: float = 1.0) -> None:
         super().__init__()
         if pixel not in ("l1", "mse"):
             raise MethodError(f"pixel loss must be 'l1' or 'mse', got {pixel!r}")
         self.pixel = pixel
+        #: the loss is multiplied by this before backward (TBSRN's official code: x100,
+        #: which matters together with gradient-norm clipping); logged values are unscaled
+        self.loss_scale = float(loss_scale)
 
     def pixel_loss(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         if self.pixel == "l1":
@@ -65,7 +167,7 @@ class TrainRecipe(nn.Module):
     def loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, float]]:
         """Generator loss and the scalars worth logging."""
         value = self.pixel_loss(sr, batch.hr)
-        return value, {"loss": float(value.detach())}
+        return value * self.loss_scale, {"loss": float(value.detach())}
 
     def discriminator(self) -> nn.Module | None:
         """A network trained adversarially with its own optimiser, or ``None``."""
@@ -85,7 +187,7 @@ class TrainRecipe(nn.Module):
 
     def describe(self) -> dict[str, Any]:
         """Facts about the recipe that belong in every result (e.g. which init was used)."""
-        return {"pixel_loss": self.pixel}
+        return {"pixel_loss": self.pixel, **({"loss_scale": self.loss_scale} if self.loss_scale != 1.0 else {})}
 
 
 def is_power_of_two(n: int) -> bool:
@@ -107,16 +209,39 @@ class Method:
     in_all: ClassVar[bool] = True
     #: position in listings and leaderboards (the paper's Table 1 order), then by name
     order: ClassVar[int] = 100
+    #: the settings model (``None``: untyped, ``self.config`` is the YAML as written; only
+    #: for third-party methods that predate typed settings)
+    Settings: ClassVar[type[MethodSettings] | None] = None
+    #: train on whole plates (LR 24x8 at x8) instead of square HR patches: for networks whose
+    #: statistics depend on the input size (BatchNorm, attention over all positions,
+    #: absolute positional codes), so that training and evaluation see the same size
+    train_on_whole_plates: ClassVar[bool] = False
 
-    def __init__(self, scale: int, config: dict[str, Any] | None = None) -> None:
-        if not isinstance(scale, int) or scale < 1:
+    def __init__(self, scale: int, config: dict[str, Any] | None = None, *, where: str = "") -> None:
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
             raise MethodError(f"--scale must be a positive integer, got {scale!r}")
         if self.scales == "pow2" and not is_power_of_two(scale):
             raise MethodError(
                 f"method '{self.name}' needs a power-of-two --scale (2, 4, 8, ...), got {scale}"
             )
         self.scale = scale
-        self.config: dict[str, Any] = dict(config or {})
+        self.settings: MethodSettings | None = self.parse_settings(config or {}, where or f"settings of method '{self.name}'")
+        #: the resolved settings as plain data (every default filled in): what the run records
+        self.config: dict[str, Any] = (
+            self.settings.model_dump(mode="json") if self.settings is not None else dict(config or {})
+        )
+
+    @classmethod
+    def parse_settings(cls, config: dict[str, Any], where: str) -> MethodSettings | None:
+        """Validate ``config`` against :attr:`Settings`; errors name ``where`` and the key path."""
+        if cls.Settings is None:
+            return None
+        if not isinstance(config, dict):
+            raise MethodSettingsError(f"{where}: settings must be a mapping, got {type(config).__name__}")
+        try:
+            return cls.Settings.model_validate(config)
+        except ValidationError as exc:
+            raise settings_error(exc, where, cls.Settings) from None
 
     # -- the interface -------------------------------------------------------------
     def build(self) -> nn.Module | None:
@@ -135,9 +260,19 @@ class Method:
         model = self.build()
         return count_parameters(model)
 
+    def validate_training(self, train_settings: Any) -> None:
+        """Raise a one-line :class:`MethodError` if ``train_settings`` (the resolved
+        ``TrainSettings`` of this method) cannot work; called before anything trains."""
+
+    def ocr_seen_in_training(self) -> list[str]:
+        """Recognisers (``lpsr.ocr`` names: ``plate``, ``ppocr``, ...) whose weights the
+        training loss uses; a leaderboard must not call that recogniser an independent reader."""
+        return []
+
     def describe(self) -> dict[str, Any]:
-        """Facts that go in the run config next to the resolved settings."""
-        return {}
+        """Facts that go in every result next to the resolved settings (subclasses extend
+        it; ``ocr_seen_in_training`` is always there)."""
+        return {"ocr_seen_in_training": self.ocr_seen_in_training()}
 
 
 def count_parameters(model: nn.Module | None) -> int:

@@ -14,9 +14,10 @@ import pkgutil
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
-from lpsr.config import deep_merge, method_yamls, strip_meta
+from lpsr.config import configs_dir, deep_merge, method_yamls, strip_meta
 from lpsr.method import Method, MethodError
 
 ENTRY_POINT_GROUP = "lpsr.methods"
@@ -39,10 +40,31 @@ class Entry:
     base: str = ""
 
     def create(self, scale: int, overrides: dict[str, Any] | None = None) -> Method:
+        """The method with its YAML settings (+ ``overrides``), validated against its
+        settings model: a wrong key is a ConfigError naming the YAML file and the key path."""
         settings = {k: v for k, v in self.defaults.items() if k != "train"}
-        method = self.cls(scale, deep_merge(settings, overrides or {}))
+        where = self.settings_file()
+        if overrides:
+            self.cls.parse_settings(settings, where)  # a mistake in the YAML names the YAML
+            where = f"overrides of {where}"
+        merged = deep_merge(settings, overrides or {})
+        try:
+            method = self.cls(scale, merged, where=where)
+        except TypeError as exc:  # a plug-in whose __init__ predates ``where``
+            if "where" not in str(exc):
+                raise
+            method = self.cls(scale, merged)
         method.name = self.name  # variants share a class but keep their own name
         return method
+
+    def settings_file(self) -> str:
+        """The YAML this method's settings come from (for error messages)."""
+        path = configs_dir() / "methods" / f"{self.name}.yaml"
+        try:
+            shown = str(path.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            shown = str(path)
+        return shown + (f" (variant of {self.base})" if self.base else "")
 
     @property
     def train_overrides(self) -> dict[str, Any]:
@@ -51,13 +73,25 @@ class Entry:
 
 
 def _builtin_classes() -> dict[str, type[Method]]:
-    import methods
+    """Method classes of the ``methods`` package the distribution ships (installed from the
+    wheel, or the checkout in an editable install); none when it is not installed."""
+    try:
+        import methods
+    except ModuleNotFoundError as exc:
+        if exc.name != "methods":
+            raise
+        return {}
 
     out: dict[str, type[Method]] = {}
     for info in pkgutil.iter_modules(methods.__path__):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"methods.{info.name}")
+        try:
+            module = importlib.import_module(f"methods.{info.name}")
+        except Exception as exc:  # a user's new method with a mistake: name it, no traceback
+            where = getattr(exc, "filename", None) or f"methods/{info.name}.py"
+            line = f" line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
+            raise MethodError(f"{where}{line}: method module methods.{info.name} failed to import: {type(exc).__name__}: {exc}") from None
         for obj in vars(module).values():
             if isinstance(obj, type) and issubclass(obj, Method) and obj.name and obj.__module__ == module.__name__:
                 out[obj.name] = obj

@@ -2,16 +2,23 @@
 
 Adaptation to x8 / plates: RGB in and out (the paper's experiments use Y), so the last conv
 has 3 * s^2 outputs: 78,816 parameters at x8 (26,796 at x2, 37,200 at x4).  Works on any
-LR size (fully convolutional, "same" padding).  Pixel loss MSE, as in the paper
-(``pixel_loss: mse`` in configs/methods/espcn.yaml).
+LR size (fully convolutional, "same" padding).  Pixel loss MSE, as in the paper (the
+default of ``pixel_loss``).
 """
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
 from torch import nn
 
-from lpsr.method import Method
+from lpsr.method import Int, Method, MethodSettings, TrainRecipe
 from lpsr.models.espcn import ESPCN
-from methods._settings import int_tuple, setting
+
+
+class ESPCNSettings(MethodSettings):
+    channels: list[Int] = Field(default=[64, 32], min_length=2, max_length=2)
+    pixel_loss: Literal["l1", "mse"] = "mse"
 
 
 class ESPCNMethod(Method):
@@ -19,6 +26,10 @@ class ESPCNMethod(Method):
     source = "Shi et al.: Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel CNN, CVPR 2016"
     scales = "any"
     order = 30
+    Settings = ESPCNSettings
 
     def build(self) -> nn.Module:
-        return ESPCN(self.scale, channels=setting(self, "channels", (64, 32), int_tuple))
+        return ESPCN(self.scale, channels=tuple(self.settings.channels))
+
+    def recipe(self, model: nn.Module) -> TrainRecipe:
+        return TrainRecipe(pixel=self.settings.pixel_loss)

@@ -4,11 +4,17 @@ Adaptation to x8: a third "nearest x2 + conv" upsampling stage (spandrel's RRDBN
 log2(s) stages; basicsr's would silently stay x4): 16,734,915 parameters at x8 (16,661,059
 at x2, 16,697,987 at x4).  Recipe (``lpsr.losses.esrgan``): L1 pre-training for the first
 ``pretrain_fraction`` of the iterations, then RaGAN (5e-3) + perceptual (1.0) + L1 (1e-2)
-with a VGG-style discriminator sized for the 64x64 HR training patches
-(``disc_input_size``).  The paper's perceptual net, ImageNet VGG19 conv5_4, is used only if
-its weights are on disk (``perceptual_weights`` or torch hub's cache); otherwise the
-offline default is the plate recogniser's convolutional backbone (``perceptual_net``; see
-``lpsr.losses.perceptual``), and the run's recipe description says which one was used.
+with a VGG-style discriminator sized for the HR training patches (``disc_input_size``,
+checked against ``train.patch_size`` by :meth:`ESRGANMethod.validate_training` before
+anything trains); the discriminator starts training (and its lr schedule starts) at the
+end of pre-training (``ESRGANRecipe.discriminator_start``).  The paper's perceptual net,
+ImageNet VGG19 conv5_4, is used only if its weights are on disk (``perceptual_weights`` or
+torch hub's cache); otherwise the offline default is the plate recogniser's convolutional
+backbone (``perceptual_net``; see ``lpsr.losses.perceptual``), and ``describe()`` says which
+one (and lists the plate recogniser in ``ocr_seen_in_training`` when it is used).
+
+Settings and their defaults: :class:`ESRGANSettings` (the one source of them; the YAML
+holds only the training recipe).
 """
 from __future__ import annotations
 
@@ -16,14 +22,15 @@ from typing import Any
 
 from torch import nn
 
-from lpsr.losses.esrgan import ESRGANRecipe
-from lpsr.method import Method, TrainRecipe
+from lpsr.losses.esrgan import ESRGANLossSettings, ESRGANRecipe
+from lpsr.losses.perceptual import resolve_network
+from lpsr.method import Int, Method, MethodError, TrainRecipe
 from lpsr.models.esrgan import build_rrdbnet
-from methods._settings import setting
 
 
-def _optional_str(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)
+class ESRGANSettings(ESRGANLossSettings):
+    features: Int = 64
+    blocks: Int = 23
 
 
 class ESRGANMethod(Method):
@@ -31,17 +38,27 @@ class ESRGANMethod(Method):
     source = "Wang et al.: ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks, ECCV Workshops 2018"
     scales = "pow2"
     order = 40
+    Settings = ESRGANSettings
 
     def build(self) -> nn.Module:
-        return build_rrdbnet(self.scale, features=setting(self, "features", 64), blocks=setting(self, "blocks", 23))
+        return build_rrdbnet(self.scale, features=self.settings.features, blocks=self.settings.blocks)
 
     def recipe(self, model: nn.Module) -> TrainRecipe:
-        return ESRGANRecipe(
-            pretrain_fraction=setting(self, "pretrain_fraction", 0.5),
-            perceptual_weight=setting(self, "perceptual_weight", 1.0),
-            gan_weight=setting(self, "gan_weight", 5e-3),
-            pixel_weight=setting(self, "pixel_weight", 1e-2),
-            perceptual_net=setting(self, "perceptual_net", "auto"),
-            perceptual_weights=setting(self, "perceptual_weights", None, _optional_str),
-            disc_input_size=setting(self, "disc_input_size", 64),
-        )
+        loss_keys = ESRGANLossSettings.model_fields
+        return ESRGANRecipe(ESRGANLossSettings(**{k: getattr(self.settings, k) for k in loss_keys}))
+
+    def validate_training(self, train_settings: Any) -> None:
+        size, patch = self.settings.disc_input_size, int(train_settings.patch_size)
+        if self.settings.pretrain_fraction < 1.0 and size != patch:
+            raise MethodError(
+                f"configs/methods/{self.name}.yaml: disc_input_size {size} does not match train.patch_size {patch}: "
+                f"the discriminator sees the HR training patches; set disc_input_size: {patch} (a multiple of 32) "
+                f"or train.patch_size: {size}"
+            )
+
+    def ocr_seen_in_training(self) -> list[str]:
+        net = resolve_network(self.settings.perceptual_net, self.settings.perceptual_weights)
+        return ["plate"] if net == "plate-ocr" else []
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "perceptual_net": resolve_network(self.settings.perceptual_net, self.settings.perceptual_weights)}

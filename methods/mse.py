@@ -6,19 +6,23 @@ from typing import Any
 from torch import nn
 
 from lpsr.method import TrainRecipe
-from methods.pecl import Pecl
+from methods.pecl import MseSettings, Pecl
 
 
 class Mse(Pecl):
-    """Same network as ``pecl`` (:class:`lpsr.models.pecl_net.PeclNet`), loss MSE(SR, HR)."""
+    """Same network as ``pecl`` (:class:`lpsr.models.pecl_net.PeclNet`), loss MSE(SR, HR).
+    Settings: the network's only (:class:`methods.pecl.MseSettings`)."""
 
     name = "mse"
     source = "Sendjasni & Larabi 2025 network, MSE loss only (the paper's ablation baseline)"
     order = 71
-    loss_keys = ()
+    Settings = MseSettings
 
     def recipe(self, model: nn.Module) -> TrainRecipe:
         return TrainRecipe(pixel="mse")
 
+    def ocr_seen_in_training(self) -> list[str]:
+        return []
+
     def describe(self) -> dict[str, Any]:
-        return {"network": self.network_name(), "loss": "mse"}
+        return {"ocr_seen_in_training": [], **self.network_facts(), "loss": "mse"}

@@ -2,35 +2,69 @@
 (:mod:`lpsr.models.pecl_net`) trained with the PECL loss (:mod:`lpsr.losses.pecl`).
 
 Adaptations: none to the network (fully convolutional, x8 by three transposed-conv
-stages).  The loss follows the paper with its open points made options (contrastive form,
+stages).  The loss follows the paper with its open points made settings (contrastive form,
 Siamese trainable/frozen, learnable or fixed weights, Siamese initialisation); the
 defaults and the measurements behind them are in ``docs/pecl.md``.  ``describe()`` gives
-the leaderboard the contrastive form and the Siamese initialisation actually used.
+the leaderboard the contrastive form and the Siamese initialisation actually used, and
+lists the plate recogniser in ``ocr_seen_in_training`` when the Siamese is its backbone.
+
+As printed (the default, ``contrastive: paper-eq17``), Eq. 17's ``max(m - D, 0)^2`` with
+Manhattan distance between 128-d unit vectors is exactly 0 at every step (D ~ 11-12 > m =
+2): ``pecl`` trains as plain MSE.  ``pecl-pull`` (a YAML variant in ``all``) is the form
+the paper meant: SR pulled towards HR in embedding space, plate-recogniser Siamese frozen,
+fixed weights balanced on the val split (docs/pecl.md).
 
 ``arch: official`` swaps in the authors' published network
 (:mod:`lpsr.models.pecl_official`, options under ``official_net``); the YAML variant
-``pecl-official-arch`` does that.
+``pecl-official-arch`` does that.  ``net.global_residual: bicubic`` is the opt-in
+bicubic-skip ablation (variants ``mse-skip``, ``pecl-pull-skip``).
+
+Settings and their defaults: :class:`PeclSettings` / :class:`MseSettings` (the one source).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
 from torch import nn
 
-from lpsr.losses.pecl import DEFAULT_FORM, PeclRecipe, siamese_mode
+from lpsr.losses.pecl import PeclLossSettings, PeclRecipe, siamese_mode
 from lpsr.losses.siamese import resolve_init
-from lpsr.method import Method, MethodError, TrainRecipe
+from lpsr.method import Float, Int, Method, MethodSettings, TrainRecipe
 from lpsr.models.pecl_net import PeclNet
 from lpsr.models.pecl_official import PeclOfficialNet
 
-ARCHS = {
-    "paper": ("net", PeclNet, ("channels", "blocks", "growth", "convs", "reduction", "alpha")),
-    "official": ("official_net", PeclOfficialNet, ("channels", "blocks", "rdbs", "eca_k")),
-}
-LOSS_KEYS = ("contrastive", "distance", "margin", "embedding_dim", "siamese", "siamese_init",
-             "siamese_weights", "weights", "weights_init")
-NET_SETTINGS = ("arch", "net", "official_net")
-IGNORED_KEYS = ("train",)  # the profile override block, read by the runner
+
+class PeclNetSettings(MethodSettings):
+    """:class:`lpsr.models.pecl_net.PeclNet` sizes (about 2M parameters at x8)."""
+
+    channels: Int = Field(64, ge=1)
+    blocks: Int = Field(7, ge=1)
+    growth: Int = Field(32, ge=1)
+    convs: Int = Field(6, ge=1)
+    reduction: Int = Field(16, ge=1)
+    alpha: Float = 0.2
+    #: none (the paper's) | bicubic (opt-in ablation: output + bicubic(LR))
+    global_residual: Literal["none", "bicubic"] = "none"
+
+
+class OfficialNetSettings(MethodSettings):
+    """:class:`lpsr.models.pecl_official.PeclOfficialNet` sizes (the authors' eval.py)."""
+
+    channels: Int = Field(64, ge=1)
+    blocks: Int = Field(6, ge=1)
+    rdbs: Int = Field(5, ge=1)
+    eca_k: Int = Field(3, ge=1)
+
+
+class MseSettings(MethodSettings):
+    arch: Literal["paper", "official"] = "paper"
+    net: PeclNetSettings = PeclNetSettings()
+    official_net: OfficialNetSettings = OfficialNetSettings()
+
+
+class PeclSettings(PeclLossSettings, MseSettings):
+    pass
 
 
 class Pecl(Method):
@@ -40,54 +74,49 @@ class Pecl(Method):
     source = "Sendjasni & Larabi 2025, Embedding Similarity Guided License Plate Super Resolution (arXiv 2501.01483)"
     scales = "pow2"
     order = 70
-    #: loss settings this method reads (``mse`` reads none)
-    loss_keys: tuple[str, ...] = LOSS_KEYS
-
-    def __init__(self, scale: int, config: dict[str, Any] | None = None) -> None:
-        super().__init__(scale, config)
-        known = (*NET_SETTINGS, *self.loss_keys, *IGNORED_KEYS)
-        unknown = sorted(set(self.config) - set(known))
-        if unknown:
-            raise MethodError(f"method '{self.name}': unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
-        self.arch = self.config.get("arch", "paper")
-        if self.arch not in ARCHS:
-            raise MethodError(f"method '{self.name}': arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
-        key, self.net_class, allowed = ARCHS[self.arch]
-        options = self.config.get(key) or {}
-        if not isinstance(options, dict):
-            raise MethodError(f"method '{self.name}': '{key}' must be a mapping, got {options!r}")
-        bad = sorted(set(options) - set(allowed))
-        if bad:
-            raise MethodError(f"method '{self.name}': unknown {key} option(s) {', '.join(bad)}; known: {', '.join(allowed)}")
-        self.net_options = dict(options)
+    Settings = PeclSettings
 
     def build(self) -> nn.Module:
-        return self.net_class(self.scale, **self.net_options)
+        s = self.settings
+        if s.arch == "official":
+            return PeclOfficialNet(self.scale, **s.official_net.model_dump())
+        return PeclNet(self.scale, **s.net.model_dump())
 
-    def loss_options(self) -> dict[str, Any]:
-        return {k: self.config[k] for k in self.loss_keys if k in self.config}
+    def loss_settings(self) -> PeclLossSettings:
+        return PeclLossSettings(**{k: getattr(self.settings, k) for k in PeclLossSettings.model_fields})
 
     def recipe(self, model: nn.Module) -> TrainRecipe:
-        return PeclRecipe(**self.loss_options())
+        return PeclRecipe(self.loss_settings())
 
     def network_name(self) -> str:
-        return "PeclNet (paper)" if self.arch == "paper" else "PeclOfficialNet (authors' code)"
+        return "PeclNet (paper)" if self.settings.arch == "paper" else "PeclOfficialNet (authors' code)"
+
+    def network_facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {"network": self.network_name()}
+        if self.settings.arch == "paper":
+            facts["global_residual"] = self.settings.net.global_residual
+        return facts
+
+    def ocr_seen_in_training(self) -> list[str]:
+        s = self.settings
+        init, _ = resolve_init(s.siamese_init, s.siamese_weights)
+        return ["plate"] if init == "plate-ocr" else []
 
     def describe(self) -> dict[str, Any]:
-        opts = self.loss_options()
-        form = opts.get("contrastive", DEFAULT_FORM)
-        mode, note = siamese_mode(form, opts.get("siamese", "trainable"))
-        init, reason = resolve_init(opts.get("siamese_init", "auto"), opts.get("siamese_weights"))
+        s = self.settings
+        mode, note = siamese_mode(s.contrastive, s.siamese)
+        init, reason = resolve_init(s.siamese_init, s.siamese_weights)
         facts = {
-            "network": self.network_name(),
+            **super().describe(),
+            **self.network_facts(),
             "loss": "pecl",
-            "contrastive": form,
-            "distance": opts.get("distance", "manhattan"),
-            "embedding_dim": int(opts.get("embedding_dim", 128)),
+            "contrastive": s.contrastive,
+            "distance": s.distance,
+            "embedding_dim": int(s.embedding_dim),
             "siamese": mode,
             "siamese_init": init,
             "siamese_init_reason": reason,
-            "weights": opts.get("weights", "learnable"),
+            "weights": s.weights_spec(),
         }
         if note:
             facts["siamese_note"] = note

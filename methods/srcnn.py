@@ -4,15 +4,23 @@ Adaptation to plates and x8: RGB in and out (the paper: Y only, 57K parameters; 
 69,251 at every scale, since the network never depends on the scale), "same" zero padding
 so the output keeps the plate size, and the bicubic upsampling by x s done inside the
 network (torch bicubic, a = -0.75) so that training and inference call the same module.
-Pixel loss MSE, as in the paper (``pixel_loss: mse`` in configs/methods/srcnn.yaml).
+Pixel loss MSE, as in the paper (the default of ``pixel_loss``).
 """
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
 from torch import nn
 
-from lpsr.method import Method
+from lpsr.method import Int, Method, MethodSettings, TrainRecipe
 from lpsr.models.srcnn import SRCNN
-from methods._settings import int_tuple, setting
+
+
+class SRCNNSettings(MethodSettings):
+    channels: list[Int] = Field(default=[64, 32], min_length=2, max_length=2)
+    kernels: list[Int] = Field(default=[9, 5, 5], min_length=3, max_length=3)
+    pixel_loss: Literal["l1", "mse"] = "mse"
 
 
 class SRCNNMethod(Method):
@@ -20,10 +28,11 @@ class SRCNNMethod(Method):
     source = "Dong, Loy, He, Tang: Image Super-Resolution Using Deep Convolutional Networks, TPAMI 2015"
     scales = "any"
     order = 10
+    Settings = SRCNNSettings
 
     def build(self) -> nn.Module:
-        return SRCNN(
-            self.scale,
-            channels=setting(self, "channels", (64, 32), int_tuple),
-            kernels=setting(self, "kernels", (9, 5, 5), int_tuple),
-        )
+        s = self.settings
+        return SRCNN(self.scale, channels=tuple(s.channels), kernels=tuple(s.kernels))
+
+    def recipe(self, model: nn.Module) -> TrainRecipe:
+        return TrainRecipe(pixel=self.settings.pixel_loss)

@@ -7,15 +7,26 @@ multiple of the window (reflection, or edge replication for inputs smaller than 
 and the SR cropped back, inside the network so that training and inference agree (24x8
 plates and 8x8 training patches need no padding at x8); ``img_size`` (pre-computed
 attention masks) stays at the official 48 so that window shifting stays on.  L1 loss, as
-in the paper (the default pixel loss).
+in the paper.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import nn
 
-from lpsr.method import Method
+from lpsr.method import Float, Int, Method, MethodSettings, TrainRecipe
 from lpsr.models.swinir import SwinIRNet
-from methods._settings import int_tuple, setting
+
+
+class SwinIRSettings(MethodSettings):
+    embed_dim: Int = 180
+    depths: list[Int] = [6, 6, 6, 6, 6, 6]
+    num_heads: list[Int] = [6, 6, 6, 6, 6, 6]
+    window_size: Int = 8
+    mlp_ratio: Float = 2.0
+    img_size: Int = 48
+    pixel_loss: Literal["l1", "mse"] = "l1"
 
 
 class SwinIRMethod(Method):
@@ -23,14 +34,19 @@ class SwinIRMethod(Method):
     source = "Liang et al.: SwinIR: Image Restoration Using Swin Transformer, ICCV Workshops 2021"
     scales = "pow2"
     order = 60
+    Settings = SwinIRSettings
 
     def build(self) -> nn.Module:
+        s = self.settings
         return SwinIRNet(
             self.scale,
-            embed_dim=setting(self, "embed_dim", 180),
-            depths=setting(self, "depths", (6,) * 6, int_tuple),
-            num_heads=setting(self, "num_heads", (6,) * 6, int_tuple),
-            window_size=setting(self, "window_size", 8),
-            mlp_ratio=setting(self, "mlp_ratio", 2.0),
-            img_size=setting(self, "img_size", 48),
+            embed_dim=s.embed_dim,
+            depths=tuple(s.depths),
+            num_heads=tuple(s.num_heads),
+            window_size=s.window_size,
+            mlp_ratio=s.mlp_ratio,
+            img_size=s.img_size,
         )
+
+    def recipe(self, model: nn.Module) -> TrainRecipe:
+        return TrainRecipe(pixel=self.settings.pixel_loss)

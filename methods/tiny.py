@@ -1,10 +1,17 @@
 """`tiny`: a small (28K parameters at x8) learned method for tests and smoke runs (not in `all`)."""
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import nn
 
-from lpsr.method import Method
+from lpsr.method import Int, Method, MethodSettings, TrainRecipe
 from lpsr.models.tiny import TinySR
+
+
+class TinySettings(MethodSettings):
+    channels: Int = 16
+    pixel_loss: Literal["l1", "mse"] = "l1"
 
 
 class Tiny(Method):
@@ -17,6 +24,10 @@ class Tiny(Method):
     order = 900
     in_all = False
     groups = ("smoke",)
+    Settings = TinySettings
 
     def build(self) -> nn.Module:
-        return TinySR(self.scale, channels=int(self.config.get("channels", 16)))
+        return TinySR(self.scale, channels=self.settings.channels)
+
+    def recipe(self, model: nn.Module) -> TrainRecipe:
+        return TrainRecipe(pixel=self.settings.pixel_loss)

@@ -48,9 +48,15 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+# TBSRN's counts above are with the original's STN (its default is now off, measured:
+# docs/methods.md); the shape/round-trip tests exercise the STN path too.
+OVERRIDES = {"tbsrn": {"stn": True}}
+TBSRN_NO_STN = {2: 1_125_700, 4: 1_273_412, 8: 1_421_124}
+
+
 @lru_cache(maxsize=None)
 def method(name: str, scale: int):
-    return registry.get(name).create(scale)
+    return registry.get(name).create(scale, OVERRIDES.get(name))
 
 
 @lru_cache(maxsize=None)
@@ -79,6 +85,13 @@ def test_parameter_count(name: str, scale: int) -> None:
     if scale == 8:
         assert method(name, scale).param_count() == count
         assert abs(count - DOCUMENTED_X8[name]) <= 0.05 * DOCUMENTED_X8[name]
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_tbsrn_default_has_no_stn(scale: int) -> None:
+    m = registry.get("tbsrn").create(scale)
+    assert m.settings.stn is False and m.param_count() == TBSRN_NO_STN[scale]
+    assert COUNTS["tbsrn"][scale] - TBSRN_NO_STN[scale] == 1_854_760
 
 
 def test_tbsrn_count_is_official_minus_unused_parts() -> None:
@@ -336,6 +349,25 @@ def test_text_focus_helpers() -> None:
     good = ctc_on_sequences(scores.log_softmax(-1), [[1, 1, 2]])
     bad = ctc_on_sequences(scores.log_softmax(-1), [[3]])
     assert good < bad
+
+
+def test_text_loss_is_balanced_and_scaled_like_the_official_code(plate_recognizer) -> None:
+    from lpsr.losses.text_focus import TextFocusRecipe
+
+    recipe = TextFocusRecipe(recognizer_module=plate_recognizer)
+    assert recipe.position_weight == pytest.approx(10.0 * 0.05)
+    assert recipe.content_weight == pytest.approx(5e-4 * 0.05)
+    original = TextFocusRecipe(recognizer_module=plate_recognizer, text_weight_scale=1.0)
+    assert original.position_weight == 10.0 and original.content_weight == 5e-4
+    batch = Batch(torch.rand(2, 3, 8, 24), torch.rand(2, 3, 64, 192), ["皖A12345", "苏E98765"])
+    sr = torch.rand(2, 3, 64, 192)
+    value, logs = recipe.loss(sr, batch, 1, 10)
+    recipe.loss_scale = 100.0
+    scaled, scaled_logs = recipe.loss(sr, batch, 1, 10)
+    assert float(scaled) == pytest.approx(100 * float(value), rel=1e-5)
+    assert scaled_logs["loss"] == pytest.approx(logs["loss"])  # logs stay unscaled
+    m = registry.get("tbsrn").create(8, {"text_loss": "none"})
+    assert m.recipe(None).loss_scale == 100.0 and m.train_on_whole_plates
 
 
 def test_tbsrn_with_text_focused_loss_trains(plate_recognizer, monkeypatch) -> None:

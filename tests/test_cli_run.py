@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from bench.cli import cli, main
@@ -109,3 +110,81 @@ def test_bad_input_is_one_clear_line(args, message, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
     assert message in lines[0]
     assert not (tmp_path / "lb").exists()  # nothing written half-way
+
+
+# ---------------------------------------------------------------- issue 9, mechanism 1
+def _main(capsys, *args: str) -> tuple[int, str, str]:
+    import signal
+
+    old_argv, old_term = sys.argv, signal.getsignal(signal.SIGTERM)
+    sys.argv = ["bench", *args]
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    finally:
+        sys.argv = old_argv
+        signal.signal(signal.SIGTERM, old_term)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def mse_run(tmp_path_factory):
+    """The issue's reproduction: `bench run --methods mse --profile test --limit 8 --ocr none --run-dir R`."""
+    out = tmp_path_factory.mktemp("mse")
+    args = ["run", "--methods", "mse", "--profile", "test", "--limit", "8", "--ocr", "none", "--run-dir", str(out / "R"),
+            "--leaderboard-dir", str(out / "lb")]
+    res = bench(*args)
+    assert res.returncode == 0, res.stderr
+    return out, args
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_corrupt_weights_are_refused_before_anything_is_moved(mse_run, capsys):
+    out, args = mse_run
+    before = _snapshot(out / "R")
+    bad = out / "corrupt.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    code, _, err = _main(capsys, *args, "--weights", f"mse={bad}")
+    assert code == 2 and err.startswith("error: --weights mse: ") and "not a readable safetensors file" in err, err
+    assert _snapshot(out / "R") == before  # nothing deleted, moved or rewritten
+
+
+def test_only_evaluation_changed_reevaluates_without_retraining(mse_run, capsys, tmp_path):
+    out, args = mse_run
+    mdir = out / "R" / "mse"
+    log, best = (mdir / "train.jsonl").read_bytes(), (mdir / "ckpt" / "best.safetensors").read_bytes()
+    profile = yaml.safe_load((REPO / "configs" / "profiles" / "test.yaml").read_text())
+    profile["eval"].update(crop_border=4, batch_size=2)
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(profile))
+    new_args = [a if a != "test" else str(tmp_path / "test.yaml") for a in args]
+    code, stdout, err = _main(capsys, *new_args)
+    assert code == 0, err
+    assert "[mse] evaluation settings changed; re-evaluating from the existing checkpoint (no retraining)" in stdout
+    assert "[mse] re-evaluated from its finished checkpoint" in stdout
+    assert (mdir / "train.jsonl").read_bytes() == log and (mdir / "ckpt" / "best.safetensors").read_bytes() == best
+    result = json.loads((mdir / "result.json").read_text())
+    assert result["eval"]["crop_border"] == 4 and result["train"]["reevaluated"] is True
+    assert list((mdir / "superseded").glob("*/result.json"))  # the old scores were moved aside, not deleted
+
+
+def test_weights_from_the_run_itself_no_longer_wipe_the_checkpoint(mse_run, capsys):
+    out, args = mse_run
+    mdir = out / "R" / "mse"
+    best = (mdir / "ckpt" / "best.safetensors").read_bytes()
+    code, stdout, err = _main(capsys, *args, "--weights", f"mse={mdir / 'ckpt' / 'best.safetensors'}")
+    assert code == 0, err
+    assert "[mse] training settings changed (train, weights): previous results and checkpoints moved to" in stdout
+    assert "(the --weights file was loaded first; it is now at" in stdout
+    moved = sorted((mdir / "superseded").glob("*/ckpt/best.safetensors"))
+    assert moved and moved[-1].read_bytes() == best  # the trained checkpoint is kept
+    assert json.loads((mdir / "result.json").read_text())["status"] == "loaded"
+    # a training change moves things aside and says what changed
+    code, stdout, err = _main(capsys, *args, "--seed", "1")
+    assert code == 0, err
+    assert "[mse] training settings changed (seed 0 -> 1, train, weights, data.fingerprint)" in stdout

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import stat
 
 import numpy as np
 import pytest
@@ -10,10 +11,10 @@ from safetensors.torch import load_file
 
 from lpsr import registry
 from lpsr.data.record import PlateRecord
-from lpsr.train.checkpoint import CheckpointError, load_weights, save_weights
+from lpsr.io import default_file_mode
+from lpsr.train.checkpoint import CheckpointError, load_resume, load_weights, save_weights
 from lpsr.train.loop import train
 from lpsr.train.settings import TrainSettings
-from lpsr.config import ConfigError
 
 
 def _plates(n, seed):
@@ -30,29 +31,59 @@ def _plates(n, seed):
 SETTINGS = dict(iterations=12, batch_size=4, patch_size=64, lr=2e-3, val_every=4, log_every=2, val_plates=3, threads=1)
 
 
+def build(method, seed=0):
+    torch.manual_seed(seed)  # the runner seeds before building, as here
+    return method.build()
+
+
+def final_weights(run_dir):
+    """Raw weights at the end of a run (from the one resume checkpoint)."""
+    return load_resume(run_dir / "ckpt" / "resume.pt")["model"]
+
+
+def assert_same_weights(a, b, atol=1e-6):
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=atol)
+
+
+def log_records(run_dir):
+    return [json.loads(line) for line in (run_dir / "train.jsonl").read_text().splitlines()]
+
+
 def test_training_lowers_loss_and_keeps_best(tmp_path):
     method = registry.get("tiny").create(4)
     model = method.build()
     res = train(method, model, _plates(6, 0), _plates(3, 1), TrainSettings(**SETTINGS), tmp_path, torch.device("cpu"))
-    log = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    log = log_records(tmp_path)
     losses = [r["loss"] for r in log if "loss" in r]
     assert losses[-1] < losses[0]
     vals = {r["iteration"]: r["val_psnr"] for r in log if "val_psnr" in r}
     assert sorted(vals) == [4, 8, 12]
     assert res.best_iteration == max(vals, key=vals.get)
     assert res.best_val_psnr == pytest.approx(max(vals.values()))
-    assert (tmp_path / "ckpt" / "best.safetensors").exists() and (tmp_path / "ckpt" / "state.pt").exists()
+    ckpt = tmp_path / "ckpt"
+    assert (ckpt / "best.safetensors").exists() and (ckpt / "resume.pt").exists()
+    assert not (ckpt / "best_raw.safetensors").exists()  # only written with an EMA
+    assert sorted(p.name for p in ckpt.iterdir()) == ["best.safetensors", "resume.pt"]
+
+
+def test_validation_matches_the_evaluation_code(tmp_path):
+    """The batched validator gives evaluate.mean_psnr's number."""
+    from lpsr.evaluate import mean_psnr
+    from lpsr.train.validate import Validator
+
+    method = registry.get("tiny").create(4)
+    model = build(method)
+    plates = _plates(5, 2)
+    v = Validator(method, plates, torch.device("cpu"), batch_size=2)
+    assert v.mean_psnr(model) == pytest.approx(mean_psnr(method, model, plates, torch.device("cpu")), abs=1e-9)
 
 
 def test_resume_after_a_crash_gives_the_same_weights(tmp_path):
     method = registry.get("tiny").create(4)
     settings = TrainSettings(**SETTINGS)
-
-    def build():
-        torch.manual_seed(0)  # the runner seeds before building, as here
-        return method.build()
-
-    train(method, build(), _plates(6, 0), _plates(3, 1), settings, tmp_path / "straight", torch.device("cpu"), seed=3)
+    train(method, build(method), _plates(6, 0), _plates(3, 1), settings, tmp_path / "straight", torch.device("cpu"), seed=3)
 
     class Crash(Exception):
         pass
@@ -62,15 +93,20 @@ def test_resume_after_a_crash_gives_the_same_weights(tmp_path):
             raise Crash
 
     with pytest.raises(Crash):
-        train(method, build(), _plates(6, 0), _plates(3, 1), settings, tmp_path / "resumed", torch.device("cpu"), seed=3, progress=crash_at_6)
-    res = train(method, build(), _plates(6, 0), _plates(3, 1), settings, tmp_path / "resumed", torch.device("cpu"), seed=3)
+        train(method, build(method), _plates(6, 0), _plates(3, 1), settings, tmp_path / "resumed", torch.device("cpu"), seed=3, progress=crash_at_6)
+    res = train(method, build(method), _plates(6, 0), _plates(3, 1), settings, tmp_path / "resumed", torch.device("cpu"), seed=3)
     assert res.resumed_from == 4
-    a = load_file(str(tmp_path / "straight" / "ckpt" / "last.safetensors"))
-    b = load_file(str(tmp_path / "resumed" / "ckpt" / "last.safetensors"))
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
-    iters = [json.loads(l)["iteration"] for l in (tmp_path / "resumed" / "train.jsonl").read_text().splitlines()]
-    assert iters == sorted(iters) and len(iters) == len(set(iters))  # no duplicated log lines
+    assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed"))
+    assert (tmp_path / "straight" / "train.jsonl").read_text() == (tmp_path / "resumed" / "train.jsonl").read_text()
+
+
+def test_finished_run_is_not_trained_again(tmp_path):
+    method = registry.get("tiny").create(4)
+    settings = TrainSettings(**{**SETTINGS, "iterations": 4})
+    first = train(method, build(method), _plates(4, 0), _plates(2, 1), settings, tmp_path, torch.device("cpu"))
+    again = train(method, build(method), _plates(4, 0), _plates(2, 1), settings, tmp_path, torch.device("cpu"))
+    assert again.resumed_from == 4 and again.iterations == 4
+    assert again.best_iteration == first.best_iteration and again.best_val_psnr == first.best_val_psnr
 
 
 def test_same_seed_same_result(tmp_path):
@@ -79,23 +115,96 @@ def test_same_seed_same_result(tmp_path):
     for run in ("a", "b"):
         torch.manual_seed(123)  # the loop must not depend on outside RNG state
         train(method, method.build(), _plates(4, 0), _plates(2, 1), TrainSettings(**{**SETTINGS, "iterations": 4}), tmp_path / run, torch.device("cpu"), seed=5)
-        outs.append(load_file(str(tmp_path / run / "ckpt" / "last.safetensors")))
+        outs.append(final_weights(tmp_path / run))
     for key in outs[0]:
         assert torch.equal(outs[0][key], outs[1][key])
 
 
-def test_settings_errors_are_one_line():
-    with pytest.raises(ConfigError, match="unknown training setting.*itterations"):
-        TrainSettings.from_dict({"itterations": 5})
-    with pytest.raises(ConfigError, match="train.lr: expected float"):
-        TrainSettings.from_dict({"lr": "fast"})
-    with pytest.raises(ConfigError, match="batch_size must be >= 1"):
-        TrainSettings.from_dict({"batch_size": 0})
+def test_resume_refuses_another_runs_checkpoint(tmp_path):
+    method = registry.get("tiny").create(4)
+    settings = TrainSettings(**{**SETTINGS, "iterations": 4})
+    train(method, build(method), _plates(4, 0), _plates(2, 1), settings, tmp_path, torch.device("cpu"), seed=1)
+    with pytest.raises(CheckpointError, match="seed 1, this run has seed 2"):
+        train(method, build(method), _plates(4, 0), _plates(2, 1), settings, tmp_path, torch.device("cpu"), seed=2)
+    with pytest.raises(CheckpointError, match=r"other training settings \(lr"):
+        train(method, build(method), _plates(4, 0), _plates(2, 1), TrainSettings(**{**SETTINGS, "iterations": 4, "lr": 1e-3}),
+              tmp_path, torch.device("cpu"), seed=1)
+    # threads does not change the maths: a resume with other threads is fine
+    train(method, build(method), _plates(4, 0), _plates(2, 1), TrainSettings(**{**SETTINGS, "iterations": 4, "threads": 2}),
+          tmp_path, torch.device("cpu"), seed=1)
+    assert (tmp_path / "ckpt" / "resume.pt").exists()  # nothing was deleted
+
+
+def test_old_two_file_checkpoint_is_refused_not_deleted(tmp_path):
+    method = registry.get("tiny").create(4)
+    (tmp_path / "ckpt").mkdir(parents=True)
+    (tmp_path / "ckpt" / "state.pt").write_bytes(b"old")
+    with pytest.raises(CheckpointError, match="old two-file format"):
+        train(method, build(method), _plates(4, 0), _plates(2, 1), TrainSettings(**SETTINGS), tmp_path, torch.device("cpu"))
+    assert (tmp_path / "ckpt" / "state.pt").read_bytes() == b"old"
+
+
+def test_unreadable_resume_checkpoint_is_a_clear_error(tmp_path):
+    method = registry.get("tiny").create(4)
+    (tmp_path / "ckpt").mkdir(parents=True)
+    (tmp_path / "ckpt" / "resume.pt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="resume checkpoint is unreadable"):
+        train(method, build(method), _plates(4, 0), _plates(2, 1), TrainSettings(**SETTINGS), tmp_path, torch.device("cpu"))
+    assert (tmp_path / "ckpt" / "resume.pt").read_bytes() == b"garbage"
+
+
+def test_whole_plate_training(tmp_path):
+    """A method with ``train_on_whole_plates`` gets batches of whole plates."""
+    from lpsr.data.patches import PatchSampler
+
+    plates = _plates(3, 0)
+    batch = PatchSampler(plates, 4, 64, seed=0, whole_plates=True).sample(5)
+    assert batch.hr.shape == (5, 3, 64, 192) and batch.lr.shape == (5, 3, 16, 48) and len(batch.texts) == 5
+
+    base = registry.get("tiny").create(4)
+    seen = []
+
+    class WholePlates(type(base)):
+        train_on_whole_plates = True
+
+        def recipe(self, model):
+            recipe = super().recipe(model)
+            real = recipe.loss
+
+            def loss(sr, b, it, total):
+                seen.append(tuple(b.hr.shape))
+                return real(sr, b, it, total)
+
+            recipe.loss = loss
+            return recipe
+
+    method = WholePlates(4)
+    train(method, build(method), plates, _plates(2, 1), TrainSettings(**{**SETTINGS, "iterations": 2, "val_every": 2}), tmp_path, torch.device("cpu"))
+    assert seen == [(4, 3, 64, 192)] * 2
+
+
+def test_patch_sampler_cuts_aligned_patches():
+    from lpsr.data.degrade import make_pair
+    from lpsr.data.patches import PatchSampler
+
+    rng = np.random.default_rng(0)
+    plates = [PlateRecord(f"p{i}", rng.integers(0, 255, (64 if i % 3 else 72, 192 if i % 2 else 200, 3), dtype=np.uint8), f"T{i}") for i in range(7)]
+    sampler = PatchSampler(plates, 4, 32, seed=1)
+    batch = sampler.sample(9)
+    for k in range(9):  # each LR patch is the LR of its HR patch's area, in some plate
+        hr = batch.hr[k].permute(1, 2, 0).mul(255).round().byte().numpy()
+        lr = batch.lr[k].permute(1, 2, 0).mul(255).round().byte().numpy()
+        i = int(batch.texts[k][1:])
+        plate_lr, plate_hr = make_pair(plates[i].hr, 4)
+        hits = [(y, x) for y in range(plate_lr.shape[0] - 7) for x in range(plate_lr.shape[1] - 7)
+                if np.array_equal(plate_lr[y : y + 8, x : x + 8], lr)]
+        assert any(np.array_equal(plate_hr[y * 4 : y * 4 + 32, x * 4 : x * 4 + 32], hr) for y, x in hits)
 
 
 def test_weights_round_trip_and_mismatch(tmp_path):
     a = registry.get("tiny").create(4).build()
     save_weights(a, tmp_path / "w.safetensors")
+    assert stat.S_IMODE((tmp_path / "w.safetensors").stat().st_mode) == default_file_mode()  # not safetensors' 0600
     b = registry.get("tiny").create(4).build()
     load_weights(b, tmp_path / "w.safetensors")
     x = torch.rand(1, 3, 8, 24)
@@ -104,3 +213,4 @@ def test_weights_round_trip_and_mismatch(tmp_path):
         load_weights(registry.get("tiny").create(2).build(), tmp_path / "w.safetensors")
     with pytest.raises(CheckpointError, match="file not found"):
         load_weights(b, tmp_path / "missing.safetensors")
+    assert load_file(str(tmp_path / "w.safetensors")).keys() == a.state_dict().keys()

@@ -22,7 +22,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from lpsr.data.images import check_hr_size, read_rgb, resize_to
+from lpsr.data.images import check_hr_size, check_source_region, read_rgb, resize_to
 from lpsr.data.record import DataError, PlateRecord, PlateSplits
 from lpsr.data.splits import SPLIT_NAMES, check_limit, split_by_plate
 
@@ -148,10 +148,31 @@ def crop_plate(image: np.ndarray, ann: CcpdAnnotation, size: tuple[int, int] = (
     return rectify_corners(image, ann.corners, size)
 
 
-def load_ccpd_image(path: str | Path, size: tuple[int, int] = (192, 64), crop: str = "perspective") -> PlateRecord:
-    """One CCPD photo -> PlateRecord with its rectified plate; DataError naming the file on failure."""
+def source_region_size(ann: CcpdAnnotation, crop: str = "perspective") -> tuple[float, float]:
+    """(width, height) in source pixels of the region a plate is cut from: the longer
+    opposite sides of the corner quadrilateral, or the inclusive bbox."""
+    if crop == "bbox":
+        (x1, y1), (x2, y2) = ann.bbox
+        return abs(x2 - x1) + 1.0, abs(y2 - y1) + 1.0
+    rb, lb, lt, rt = (np.asarray(p, dtype=np.float64) for p in ann.corners)
+    width = max(np.linalg.norm(rt - lt), np.linalg.norm(rb - lb))
+    height = max(np.linalg.norm(lb - lt), np.linalg.norm(rb - rt))
+    quad = np.array([rb, lb, lt, rt])
+    x, y = quad[:, 0], quad[:, 1]
+    area = 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+    if area < 1.0:  # corners on one point or on one line
+        return 0.0, 0.0
+    return float(width), float(height)
+
+
+def load_ccpd_image(path: str | Path, size: tuple[int, int] = (192, 64), crop: str = "perspective", scale: int | None = None) -> PlateRecord:
+    """One CCPD photo -> PlateRecord with its rectified plate; DataError naming the file on failure
+    (also for a degenerate plate: see :func:`lpsr.data.images.check_source_region`)."""
     path = Path(path)
     ann = parse_ccpd_name(path.name)
+    _check_crop(crop)
+    region_w, region_h = source_region_size(ann, crop)
+    check_source_region(path.name, region_w, region_h, check_hr_size(size), scale)
     image = read_rgb(path)
     ih, iw = image.shape[:2]
     xs = [x for x, _ in ann.corners] + [p[0] for p in ann.bbox]
@@ -230,13 +251,16 @@ def load_ccpd(
     seed: int = 0,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     limit: dict | None = None,
+    scale: int | None = None,
 ) -> PlateSplits:
     """Load a CCPD folder into train/val/test plates.
 
     With ``splits/{train,val,test}.txt`` (paths relative to ``path``) those lists are used;
     otherwise every image below ``path`` is split by plate string (``split_by_plate``).
     Names that do not parse and images that cannot be read are skipped and counted
-    (``PlateSplits.skipped``, names in ``info["skipped"]``), or raise with ``strict=True``.
+    (``PlateSplits.skipped``, names in ``info["skipped"]``), or raise with ``strict=True``;
+    so are degenerate plates (corners collapsed, or a source region smaller than the LR
+    size ``hr_size / scale`` when ``scale`` is given).  Reasons: ``info["skip_reasons"]``.
     ``limit`` = {split: N} keeps the first N loadable plates of that split, files sorted by name.
     """
     root = Path(path)
@@ -249,11 +273,13 @@ def load_ccpd(
     limit = check_limit(limit)
 
     skipped: list[str] = []
+    reasons: dict[str, str] = {}
 
     def reject(name: str, exc: DataError) -> None:
         if strict:
             raise exc
         skipped.append(name)
+        reasons[name] = str(exc)
 
     listed, info = _listed_splits(root)
     if info["split_files"]:
@@ -284,12 +310,12 @@ def load_ccpd(
                 reject(p.name, DataError(f"image {p} listed in splits/{name}.txt does not exist; fix the split file or the folder"))
                 continue
             try:
-                records.append(load_ccpd_image(p, size, crop))
+                records.append(load_ccpd_image(p, size, crop, scale))
             except DataError as exc:
                 reject(p.name, exc)
         out[name] = records
 
-    info.update({"source": "ccpd", "path": str(root.resolve()), "hr_size": list(size), "crop": crop, "skipped": skipped})
+    info.update({"source": "ccpd", "path": str(root.resolve()), "hr_size": list(size), "crop": crop, "skipped": skipped, "skip_reasons": reasons})
     if limit:
         info["limit"] = dict(limit)
     return PlateSplits(name=root.resolve().name, train=out["train"], val=out["val"], test=out["test"], skipped=len(skipped), info=info)

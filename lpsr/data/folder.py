@@ -10,7 +10,7 @@ import csv
 from pathlib import Path
 from typing import Sequence
 
-from lpsr.data.images import check_hr_size, read_rgb, resize_to
+from lpsr.data.images import check_hr_size, check_source_region, read_rgb, resize_to
 from lpsr.data.record import DataError, PlateRecord, PlateSplits
 from lpsr.data.splits import SPLIT_NAMES, check_limit, split_by_plate
 
@@ -54,10 +54,13 @@ def load_folder(
     seed: int = 0,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     limit: dict | None = None,
+    scale: int | None = None,
 ) -> PlateSplits:
     """Load plate crops listed in ``path/labels.csv``.
 
-    Missing or unreadable image files are skipped and counted (``strict=True``: raise).
+    Missing or unreadable image files, and degenerate crops (smaller than 2x2 px, or than
+    the LR size ``hr_size / scale`` when ``scale`` is given), are skipped, counted and named
+    in ``info["skipped"]`` with the reason in ``info["skip_reasons"]`` (``strict=True``: raise).
     A file name listed twice is kept once (first row).  ``limit`` = {split: N} keeps the
     first N loadable plates of a split, sorted by file name.
     """
@@ -86,6 +89,7 @@ def load_folder(
         rule = f"by plate string (sha256, seed {seed}, fractions {tuple(fractions)})"
 
     skipped: list[str] = []
+    reasons: dict[str, str] = {}
     out: dict[str, list[PlateRecord]] = {}
     for name, part in zip(SPLIT_NAMES, parts):
         records: list[PlateRecord] = []
@@ -97,11 +101,14 @@ def load_folder(
             try:
                 if not file.is_file():
                     raise DataError(f"image {file} listed in {labels} line {row['line']} does not exist")
-                hr = resize_to(read_rgb(file), size)
-            except DataError:
+                image = read_rgb(file)
+                check_source_region(f"image {file}", image.shape[1], image.shape[0], size, scale)
+                hr = resize_to(image, size)
+            except DataError as exc:
                 if strict:
                     raise
                 skipped.append(row["filename"])
+                reasons[row["filename"]] = str(exc)
                 continue
             meta = {"path": str(file)}
             records.append(PlateRecord(id=row["filename"], hr=hr, text=row["text"], source="folder", meta=meta))
@@ -110,7 +117,8 @@ def load_folder(
     texts = [{r.text for r in out[n]} for n in SPLIT_NAMES]
     shared = sorted((texts[0] & texts[1]) | (texts[0] & texts[2]) | (texts[1] & texts[2]))
     info = {"source": "folder", "path": str(root.resolve()), "hr_size": list(size), "split_rule": rule,
-            "duplicates_dropped": duplicates, "strings_in_two_splits": shared, "skipped": skipped}
+            "duplicates_dropped": duplicates, "strings_in_two_splits": shared, "skipped": skipped,
+            "skip_reasons": reasons}
     if limit:
         info["limit"] = dict(limit)
     return PlateSplits(name=root.resolve().name, train=out["train"], val=out["val"], test=out["test"], skipped=len(skipped), info=info)

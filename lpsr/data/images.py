@@ -35,6 +35,9 @@ def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
+HR_SIDE_MAX = 1024
+
+
 def check_hr_size(hr_size) -> tuple[int, int]:
     """Validate an (W, H) plate size and return it as a tuple of ints."""
     try:
@@ -43,4 +46,22 @@ def check_hr_size(hr_size) -> tuple[int, int]:
         raise DataError(f"hr_size must be two integers (width, height), got {hr_size!r}") from None
     if w < 8 or h < 8:
         raise DataError(f"hr_size {w}x{h} is too small; use at least 8x8 (default 192x64)")
+    if w > HR_SIDE_MAX or h > HR_SIDE_MAX:
+        raise DataError(f"hr_size {w}x{h} is too large; each side must be at most {HR_SIDE_MAX} px (default 192x64)")
     return w, h
+
+
+def check_source_region(name: str, width: float, height: float, hr_size: tuple[int, int], scale: int | None) -> None:
+    """A plate's region in its source image must hold real detail: DataError when it has
+    collapsed (corners on one point, a 2x1 px crop) or is smaller than the LR size the
+    benchmark feeds the network (``hr_size / scale``): its HR would be an upscaled blur and
+    its scores meaningless."""
+    if not (width >= 2 and height >= 2):
+        raise DataError(f"{name}: degenerate plate, its source region is {width:.0f}x{height:.0f} px (corners collapsed or crop too small)")
+    if scale:
+        need_w, need_h = hr_size[0] / scale, hr_size[1] / scale
+        if width < need_w or height < need_h:
+            raise DataError(
+                f"{name}: degenerate plate, its source region is {width:.0f}x{height:.0f} px, smaller than the "
+                f"{need_w:.0f}x{need_h:.0f} px LR size at x{scale} (its HR would be an upscaled blur)"
+            )

@@ -1,5 +1,8 @@
-"""Training batches: random aligned HR/LR patches (the paper trains on 64x64 HR patches)."""
+"""Training batches: random aligned HR/LR patches (the paper trains on 64x64 HR patches),
+or whole plates for methods that train on them (``Method.train_on_whole_plates``)."""
 from __future__ import annotations
+
+from collections import defaultdict
 
 import numpy as np
 import torch
@@ -20,26 +23,56 @@ def to_uint8(batch: torch.Tensor) -> list[np.ndarray]:
     return list(arr)
 
 
+def _nhwc_uint8_to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC -> float NCHW in [0, 1], contiguous (the loop picks the memory format)."""
+    return images.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
+
+
 class PatchSampler:
-    """Draws random (LR, HR) patch batches from a list of plates, reproducibly from a seed.
+    """Draws random (LR, HR) batches from a list of plates, reproducibly from a seed.
 
     LR is made once per plate from the whole HR plate (as at test time), and patches are cut
     at LR-aligned positions, so an LR patch is exactly the LR of its HR patch's area.
+
+    Plates are kept as stacked uint8 arrays, one stack per plate size, and a batch is cut
+    with one fancy-indexing gather over a strided window view per size (usually one): no
+    Python work per batch element (0.3 ms for 16 patches of 64x64, against 14 ms for torch
+    advanced indexing and 1 ms for a per-patch slicing loop).
+
+    ``whole_plates=True``: a batch is ``batch_size`` whole plates (LR and HR of the whole
+    plate) of one size, drawn with replacement; ``patch`` is then not used.
     """
 
-    def __init__(self, plates: list[PlateRecord], scale: int, patch: int, seed: int = 0) -> None:
+    def __init__(self, plates: list[PlateRecord], scale: int, patch: int, seed: int = 0, whole_plates: bool = False) -> None:
         if not plates:
             raise DataError("no training plates: the train split is empty")
-        if patch % scale:
-            raise DataError(f"patch size {patch} must be a multiple of the scale x{scale}; set train.patch_size")
-        self.scale, self.patch = scale, patch
-        self.pairs = [make_pair(p.hr, scale, p.id) for p in plates]
-        self.texts = [p.text for p in plates]
-        small = [p.id for p, (_, hr) in zip(plates, self.pairs) if min(hr.shape[:2]) < patch]
-        if len(small) == len(plates):
-            raise DataError(f"every training plate is smaller than the {patch}px patch; lower train.patch_size")
-        self.usable = [i for i, (_, hr) in enumerate(self.pairs) if min(hr.shape[:2]) >= patch]
+        self.scale, self.patch, self.whole_plates = scale, patch, whole_plates
+        pairs = [make_pair(p.hr, scale, p.id) for p in plates]
+        if not whole_plates:
+            if patch % scale:
+                raise DataError(f"patch size {patch} must be a multiple of the scale x{scale}; set train.patch_size")
+            if all(min(hr.shape[:2]) < patch for _, hr in pairs):
+                raise DataError(f"every training plate is smaller than the {patch}px patch; lower train.patch_size")
+        self.texts = np.array([p.text for p in plates], dtype=object)
+        # one stack per plate size; plate i lives at (group[i], row[i])
+        by_shape: dict[tuple, list[int]] = defaultdict(list)
+        for i, (lr, hr) in enumerate(pairs):
+            by_shape[(lr.shape, hr.shape)].append(i)
+        self.group = np.zeros(len(pairs), np.int64)
+        self.row = np.zeros(len(pairs), np.int64)
+        self.lr_stacks: list[torch.Tensor] = []
+        self.hr_stacks: list[torch.Tensor] = []
+        self.members: list[np.ndarray] = []
+        for g, idxs in enumerate(by_shape.values()):
+            self.group[idxs] = g
+            self.row[idxs] = np.arange(len(idxs))
+            self.lr_stacks.append(torch.from_numpy(np.stack([pairs[i][0] for i in idxs])))
+            self.hr_stacks.append(torch.from_numpy(np.stack([pairs[i][1] for i in idxs])))
+            self.members.append(np.asarray(idxs, np.int64))
+        self.lr_hw = np.array([lr.shape[:2] for lr, _ in pairs], np.int64)
+        self.usable = np.array([i for i, (_, hr) in enumerate(pairs) if min(hr.shape[:2]) >= patch], np.int64)
         self.rng = np.random.default_rng(seed)
+        self._window_cache: dict[tuple[int, int], np.ndarray] = {}
 
     def state(self) -> dict:
         return self.rng.bit_generator.state
@@ -48,14 +81,43 @@ class PatchSampler:
         self.rng.bit_generator.state = state
 
     def sample(self, batch_size: int) -> Batch:
-        lrs, hrs, texts = [], [], []
-        p, s = self.patch, self.scale
-        lp = p // s
-        for idx in self.rng.choice(self.usable, size=batch_size, replace=True):
-            lr, hr = self.pairs[idx]
-            y = int(self.rng.integers(0, lr.shape[0] - lp + 1))
-            x = int(self.rng.integers(0, lr.shape[1] - lp + 1))
-            lrs.append(lr[y : y + lp, x : x + lp])
-            hrs.append(hr[y * s : (y + lp) * s, x * s : (x + lp) * s])
-            texts.append(self.texts[idx])
-        return Batch(to_tensor(lrs), to_tensor(hrs), texts)
+        if self.whole_plates:
+            return self._whole(batch_size)
+        s, lp = self.scale, self.patch // self.scale
+        idx = self.rng.choice(self.usable, size=batch_size, replace=True)
+        ys = self.rng.integers(0, self.lr_hw[idx, 0] - lp + 1)
+        xs = self.rng.integers(0, self.lr_hw[idx, 1] - lp + 1)
+        groups = self.group[idx]
+        if len(self.lr_stacks) == 1:  # the usual case: every plate has one size
+            lr = self._windows(0, lp, 1)[self.row[idx], ys, xs]
+            hr = self._windows(0, lp * s, s)[self.row[idx], ys * s, xs * s]
+        else:
+            lr = np.empty((batch_size, lp, lp, 3), np.uint8)
+            hr = np.empty((batch_size, lp * s, lp * s, 3), np.uint8)
+            for g in np.unique(groups):
+                pos = np.nonzero(groups == g)[0]
+                lr[pos] = self._windows(g, lp, 1)[self.row[idx[pos]], ys[pos], xs[pos]]
+                hr[pos] = self._windows(g, lp * s, s)[self.row[idx[pos]], ys[pos] * s, xs[pos] * s]
+        return Batch(_nhwc_uint8_to_float(torch.from_numpy(lr)), _nhwc_uint8_to_float(torch.from_numpy(hr)), self.texts[idx].tolist())
+
+    def _windows(self, g: int, side: int, scale: int) -> np.ndarray:
+        """Read-only view (plate, y, x, side, side, 3) of every ``side``-sized window of
+        group ``g``'s plates: one fancy-indexing gather cuts a whole batch (no copy here)."""
+        key = (g, side)
+        if key not in self._window_cache:
+            stack = (self.lr_stacks if scale == 1 else self.hr_stacks)[g].numpy()
+            n, h, w, c = stack.shape
+            st = stack.strides
+            self._window_cache[key] = np.lib.stride_tricks.as_strided(
+                stack, (n, h - side + 1, w - side + 1, side, side, c), (st[0], st[1], st[2], st[1], st[2], st[3]), writeable=False
+            )
+        return self._window_cache[key]
+
+    def _whole(self, batch_size: int) -> Batch:
+        sizes = np.array([len(m) for m in self.members], np.float64)
+        g = int(self.rng.choice(len(self.members), p=sizes / sizes.sum())) if len(self.members) > 1 else 0
+        rows = self.rng.integers(0, len(self.members[g]), size=batch_size)
+        t_rows = torch.from_numpy(rows)
+        lr = _nhwc_uint8_to_float(self.lr_stacks[g][t_rows])
+        hr = _nhwc_uint8_to_float(self.hr_stacks[g][t_rows])
+        return Batch(lr, hr, self.texts[self.members[g][rows]].tolist())

@@ -11,6 +11,7 @@ from lpsr.data.splits import SPLIT_NAMES, check_limit
 from lpsr.data.synthetic import make_synthetic
 
 SPEC_FORMS = "synthetic, synthetic:SEED, ccpd:PATH, folder:PATH"
+SEED_MAX = 2**32 - 1
 
 
 def load_data(
@@ -22,13 +23,16 @@ def load_data(
     seed: int = 0,
     synthetic_sizes: tuple[int, int, int] = (400, 24, 64),
     limit: dict | None = None,
+    scale: int | None = None,
 ) -> PlateSplits:
     """Load train/val/test plates named by ``spec``.
 
     ``seed`` drives the split of sources without split lists and the synthetic renderer
     (``synthetic:SEED`` overrides it).  ``limit`` = {split: N} caps each split (synthetic:
     the first N of that split, the same plates as without the cap).  ``crop`` applies to
-    CCPD only.  ``info["spec"]`` records the spec.
+    CCPD only.  ``info["spec"]`` records the spec.  ``scale``: plates whose source region
+    is smaller than the LR size (``hr_size / scale``) are degenerate and skipped like
+    unreadable files (``strict``: an error); without it only collapsed regions are.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise DataError(f"empty data spec; use one of: {SPEC_FORMS}")
@@ -41,6 +45,8 @@ def load_data(
                 seed = int(arg)
             except ValueError:
                 raise DataError(f"synthetic seed {arg!r} in data spec {spec!r} is not an integer; use synthetic:SEED, e.g. synthetic:1") from None
+            if not 0 <= seed <= SEED_MAX:
+                raise DataError(f"synthetic seed {arg} in data spec {spec!r} is out of range; use an integer from 0 to {SEED_MAX}")
         if len(synthetic_sizes) != 3:
             raise DataError(f"synthetic_sizes must be (train, val, test), got {synthetic_sizes!r}")
         sizes = [min(n, caps[name]) if name in caps else n for name, n in zip(SPLIT_NAMES, synthetic_sizes)]
@@ -50,9 +56,9 @@ def load_data(
             raise DataError(f"data spec {spec!r} needs a path: {scheme}:PATH")
         path = Path(arg).expanduser()
         if scheme == "ccpd":
-            splits = load_ccpd(path, hr_size=hr_size, crop=crop, strict=strict, seed=seed, limit=limit)
+            splits = load_ccpd(path, hr_size=hr_size, crop=crop, strict=strict, seed=seed, limit=limit, scale=scale)
         else:
-            splits = load_folder(path, hr_size=hr_size, strict=strict, seed=seed, limit=limit)
+            splits = load_folder(path, hr_size=hr_size, strict=strict, seed=seed, limit=limit, scale=scale)
     else:
         raise DataError(f"unknown data spec {spec!r}; use one of: {SPEC_FORMS}")
     if not (splits.train or splits.val or splits.test):

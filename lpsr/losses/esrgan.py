@@ -13,39 +13,59 @@ alternatives and ``describe()`` for the one used.
 """
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, ValidationError
 from torch import nn
 
 from lpsr.losses.gan import VGGStyleDiscriminator, ragan_discriminator_loss, ragan_generator_loss
-from lpsr.losses.perceptual import PerceptualLoss
-from lpsr.method import Batch, MethodError, TrainRecipe
+from lpsr.losses.perceptual import NETWORKS, PerceptualLoss
+from lpsr.method import Batch, Float, Int, MethodError, MethodSettings, TrainRecipe, settings_error
+
+
+class ESRGANLossSettings(MethodSettings):
+    """The recipe's settings and their defaults (the paper's; the one source of them)."""
+
+    #: first fraction of the iterations: L1 pre-training (no discriminator step)
+    pretrain_fraction: Float = Field(0.5, ge=0.0, le=1.0)
+    perceptual_weight: Float = Field(1.0, ge=0.0)
+    gan_weight: Float = Field(5e-3, ge=0.0)
+    pixel_weight: Float = Field(1e-2, ge=0.0)
+    #: auto | vgg19-imagenet | plate-ocr | random-vgg19 (``lpsr.losses.perceptual``)
+    perceptual_net: Literal[NETWORKS] = "auto"  # type: ignore[valid-type]
+    #: torchvision's vgg19-dcbbabee.pth (default: torch hub's cache)
+    perceptual_weights: str | None = None
+    #: HR side the discriminator is built for: must equal ``train.patch_size``
+    disc_input_size: Int = Field(64, ge=32, multiple_of=32)
 
 
 class ESRGANRecipe(TrainRecipe):
-    def __init__(
-        self,
-        pretrain_fraction: float = 0.5,
-        perceptual_weight: float = 1.0,
-        gan_weight: float = 5e-3,
-        pixel_weight: float = 1e-2,
-        perceptual_net: str = "auto",
-        perceptual_weights: str | None = None,
-        disc_input_size: int = 64,
-        perceptual: PerceptualLoss | None = None,
-    ) -> None:
+    """``ESRGANRecipe(**settings)``: keyword settings of :class:`ESRGANLossSettings`
+    (defaults there), plus ``perceptual`` to pass a ready feature loss (tests)."""
+
+    def __init__(self, settings: ESRGANLossSettings | None = None, perceptual: PerceptualLoss | None = None, **values: Any) -> None:
         super().__init__(pixel="l1")
-        if not 0.0 <= pretrain_fraction <= 1.0:
-            raise MethodError(f"esrgan: pretrain_fraction must be in [0, 1], got {pretrain_fraction}")
-        self.pretrain_fraction = float(pretrain_fraction)
-        self.weights = {"perceptual": float(perceptual_weight), "gan": float(gan_weight), "pixel": float(pixel_weight)}
-        self.disc = VGGStyleDiscriminator(disc_input_size)
-        self.perceptual = perceptual if perceptual is not None else PerceptualLoss(perceptual_net, perceptual_weights)
+        if settings is None:
+            try:
+                settings = ESRGANLossSettings.model_validate(values)
+            except ValidationError as exc:
+                raise settings_error(exc, "esrgan", ESRGANLossSettings) from None
+        self.settings = settings
+        self.pretrain_fraction = float(settings.pretrain_fraction)
+        self.weights = {"perceptual": settings.perceptual_weight, "gan": settings.gan_weight, "pixel": settings.pixel_weight}
+        self.disc = VGGStyleDiscriminator(settings.disc_input_size)
+        self.perceptual = perceptual if perceptual is not None else PerceptualLoss(settings.perceptual_net, settings.perceptual_weights)
 
     def in_gan_stage(self, iteration: int, total: int) -> bool:
         return iteration > self.pretrain_fraction * total
+
+    def discriminator_start(self, total: int) -> int:
+        """Iterations before the discriminator first trains: the L1 pre-training
+        (read by ``lpsr.train.loop``, which starts D's schedule there)."""
+        return math.floor(self.pretrain_fraction * total)
 
     def discriminator(self) -> nn.Module:
         return self.disc
@@ -93,4 +113,5 @@ class ESRGANRecipe(TrainRecipe):
             "loss_weights": dict(self.weights),
             "discriminator": f"VGG-style, {self.disc.input_size}x{self.disc.input_size} input",
             **self.perceptual.describe(),
+            "ocr_seen_in_training": ["plate"] if self.perceptual.network == "plate-ocr" else [],
         }

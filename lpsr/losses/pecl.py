@@ -32,19 +32,50 @@ distance) every step.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, Union
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, ValidationError, field_validator
 from torch import nn
 
-from lpsr.losses.siamese import Siamese, build_embedding
-from lpsr.method import Batch, MethodError, TrainRecipe
+from lpsr.losses.siamese import INITS, Siamese, build_embedding
+from lpsr.method import Batch, Float, MethodError, MethodSettings, TrainRecipe, settings_error
 
 FORMS = ("paper-eq17", "pull", "hadsell")
 DISTANCES = ("manhattan", "euclidean")
-#: chosen by measurement (docs/pecl.md, benchmarks/pecl_forms.md)
+#: the paper's Eq. 17 as printed (docs/pecl.md: inert with Manhattan distance; ``pecl-pull``
+#: is the form the paper meant)
 DEFAULT_FORM = "paper-eq17"
+
+
+class FixedWeights(MethodSettings):
+    pixel: Float = Field(ge=0.0)
+    con: Float = Field(ge=0.0)
+
+
+class PeclLossSettings(MethodSettings):
+    """The PECL loss settings and their defaults (the one source of them)."""
+
+    contrastive: Literal[FORMS] = DEFAULT_FORM  # type: ignore[valid-type]
+    distance: Literal[DISTANCES] = "manhattan"  # type: ignore[valid-type]
+    margin: Float = Field(2.0, gt=0.0)  # m in Eq. 17
+    embedding_dim: Literal[64, 128, 256, 512] = 128
+    siamese: Literal["trainable", "frozen"] = "trainable"
+    siamese_init: str = "auto"  # auto | imagenet | scratch | plate-ocr | file:PATH
+    siamese_weights: str | None = None
+    weights: Union[Literal["learnable"], FixedWeights] = "learnable"
+    weights_init: Float = Field(0.5, ge=0.0, le=1.0)  # initial w_pixel when learnable
+
+    @field_validator("siamese_init")
+    @classmethod
+    def _init(cls, value: str) -> str:
+        if value in ("auto", "imagenet", "scratch", "plate-ocr") or (value.startswith("file:") and len(value) > 5):
+            return value
+        raise ValueError(f"siamese_init must be one of {', '.join(INITS)}")
+
+    def weights_spec(self) -> Any:
+        return self.weights if self.weights == "learnable" else self.weights.model_dump()
 
 
 def cross_distance(a: torch.Tensor, b: torch.Tensor, distance: str) -> torch.Tensor:
@@ -124,37 +155,28 @@ class LossWeights(nn.Module):
 
 
 class PeclRecipe(TrainRecipe):
-    """The PECL training loss as a :class:`TrainRecipe` (see the module docstring)."""
+    """The PECL training loss as a :class:`TrainRecipe` (see the module docstring).
 
-    def __init__(
-        self,
-        contrastive: str = DEFAULT_FORM,
-        distance: str = "manhattan",
-        margin: float = 2.0,
-        embedding_dim: int = 128,
-        siamese: str = "trainable",
-        siamese_init: str = "auto",
-        siamese_weights: str | None = None,
-        weights: Any = "learnable",
-        weights_init: float = 0.5,
-        embedding: nn.Module | None = None,
-    ) -> None:
+    ``PeclRecipe(settings | **values)``: values of :class:`PeclLossSettings` (defaults
+    there); ``embedding`` passes a ready embedding network (tests)."""
+
+    def __init__(self, settings: PeclLossSettings | None = None, embedding: nn.Module | None = None, **values: Any) -> None:
         super().__init__(pixel="mse")
-        if contrastive not in FORMS:
-            raise MethodError(f"contrastive must be one of {', '.join(FORMS)}, got {contrastive!r}")
-        if distance not in DISTANCES:
-            raise MethodError(f"distance must be one of {', '.join(DISTANCES)}, got {distance!r}")
-        if float(margin) <= 0:
-            raise MethodError(f"margin must be > 0, got {margin!r}")
-        self.contrastive, self.distance, self.margin = contrastive, distance, float(margin)
-        siamese, self.siamese_note = siamese_mode(contrastive, siamese)
+        if settings is None:
+            try:
+                settings = PeclLossSettings.model_validate(values)
+            except ValidationError as exc:
+                raise settings_error(exc, "pecl", PeclLossSettings) from None
+        self.settings = settings
+        self.contrastive, self.distance, self.margin = settings.contrastive, settings.distance, float(settings.margin)
+        siamese, self.siamese_note = siamese_mode(settings.contrastive, settings.siamese)
         if embedding is None:
-            embedding, self.init_facts = build_embedding(siamese_init, int(embedding_dim), siamese_weights)
+            embedding, self.init_facts = build_embedding(settings.siamese_init, int(settings.embedding_dim), settings.siamese_weights)
         else:
             self.init_facts = {"siamese_init": "given", "siamese_init_reason": "embedding passed in", "siamese_loaded": "given"}
-        self.embedding_dim = int(embedding_dim)
+        self.embedding_dim = int(settings.embedding_dim)
         self.siamese = Siamese(embedding, frozen=siamese == "frozen")
-        self.weights = LossWeights(weights, weights_init)
+        self.weights = LossWeights(settings.weights_spec(), settings.weights_init)
 
     def loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, float]]:
         l_pixel = self.pixel_loss(sr, batch.hr)
@@ -187,6 +209,7 @@ class PeclRecipe(TrainRecipe):
             "siamese": "frozen" if self.siamese.frozen else "trainable",
             **self.init_facts,
             "weights": self.weights.describe(),
+            "ocr_seen_in_training": ["plate"] if self.init_facts.get("siamese_init") == "plate-ocr" else [],
         }
         if self.siamese_note:
             facts["siamese_note"] = self.siamese_note

@@ -116,6 +116,19 @@ def _plate_ocr_features() -> nn.Module:
     return recognizer_backbone("plate")
 
 
+def resolve_network(network: str = "auto", weights: str | Path | None = None) -> str:
+    """The feature network ``build_feature_network`` will use, without building it (for
+    ``describe()`` of a method whose recipe is not built, e.g. with ``--weights``)."""
+    if network != "auto":
+        return network
+    path = Path(weights) if weights else default_vgg19_path()
+    if path.is_file():
+        return "vgg19-imagenet"
+    from lpsr.losses.siamese import plate_ocr_available
+
+    return "plate-ocr" if plate_ocr_available()[0] else "random-vgg19"
+
+
 def build_feature_network(network: str = "auto", weights: str | Path | None = None) -> tuple[nn.Module, str, str]:
     """(frozen feature extractor on [0, 1] RGB input, network used, why)."""
     if network not in NETWORKS:

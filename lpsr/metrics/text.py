@@ -72,3 +72,32 @@ def summarise(values: Iterable[float]) -> dict:
         return {"median": nan, "std": nan, "mean": nan, "n": 0}
     return {"median": statistics.median(v), "std": statistics.pstdev(v),
             "mean": statistics.fmean(v), "n": len(v)}
+
+
+def mark_errors(prediction: str, truth: str, forbidden: str = CHINESE_FORBIDDEN) -> list[tuple[str, bool]]:
+    """The normalised reading as ``(character, correct)`` pairs, aligned to the normalised
+    truth by edit distance: substituted and extra characters are ``False``; a truth
+    character the reading lacks appears as ``("_", False)`` where it is missing."""
+    p, t = normalise_plate(prediction, forbidden), normalise_plate(truth, forbidden)
+    n, m = len(p), len(t)
+    d = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        d[i][0] = i
+    for j in range(m + 1):
+        d[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (p[i - 1] != t[j - 1]))
+    out: list[tuple[str, bool]] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and d[i][j] == d[i - 1][j - 1] + (p[i - 1] != t[j - 1]):
+            out.append((p[i - 1], p[i - 1] == t[j - 1]))
+            i, j = i - 1, j - 1
+        elif i > 0 and d[i][j] == d[i - 1][j] + 1:
+            out.append((p[i - 1], False))  # an extra character in the reading
+            i -= 1
+        else:
+            out.append(("_", False))  # a truth character the reading lacks
+            j -= 1
+    return out[::-1]

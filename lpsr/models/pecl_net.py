@@ -23,7 +23,11 @@ Choices the paper leaves open (it gives only "about 2M parameters at x8", Table 
 * Transposed convs use kernel 4, stride 2, padding 1 (exact doubling, the usual choice
   that avoids the uneven overlap of kernel 3); they keep C channels.
 * ``alpha`` is initialised to 0.2, the residual scale the authors' published code uses.
-* No global residual or global feature fusion (the paper describes neither).
+* No global residual or global feature fusion (the paper describes neither).  Opt-in
+  ablation: ``global_residual="bicubic"`` adds the bicubic upsampling of the LR (PIL's
+  kernel, a = -0.5, :mod:`lpsr.models.bicubic`) to the output, so the network learns only
+  the residual instead of colour and layout from scratch (YAML variants
+  ``mse-skip``, ``pecl-pull-skip``); same parameter count.
 
 Adaptation to plates: none is needed; the network is fully convolutional, so it runs on
 8x8 LR training patches (64x64 HR) and on whole 24x8 LR plates (192x64 HR) at x8.
@@ -34,6 +38,10 @@ import torch
 from torch import nn
 
 from lpsr.method import MethodError, is_power_of_two, log2_int
+from lpsr.models.bicubic import upsample
+
+#: ``none``: the paper's network; ``bicubic``: output + bicubic(LR) (opt-in ablation)
+GLOBAL_RESIDUALS = ("none", "bicubic")
 
 
 class ResidualDenseBlock(nn.Module):
@@ -86,8 +94,12 @@ class PeclNet(nn.Module):
         convs: int = 6,
         reduction: int = 16,
         alpha: float = 0.2,
+        global_residual: str = "none",
     ) -> None:
         super().__init__()
+        if global_residual not in GLOBAL_RESIDUALS:
+            raise MethodError(f"PeclNet option 'global_residual' must be one of {', '.join(GLOBAL_RESIDUALS)}, got {global_residual!r}")
+        self.global_residual = global_residual
         if not is_power_of_two(scale) or scale < 2:
             raise MethodError(f"PeclNet upsamples by transposed-conv x2 stages: scale must be 2, 4, 8, ..., got {scale}")
         for key, value in (("channels", channels), ("blocks", blocks), ("growth", growth), ("convs", convs), ("reduction", reduction)):
@@ -105,4 +117,7 @@ class PeclNet(nn.Module):
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         features = self.attention(self.body(self.head(lr)))
-        return self.tail(self.upsample(features))
+        out = self.tail(self.upsample(features))
+        if self.global_residual == "bicubic":
+            out = out + upsample(lr, self.scale, "pil")
+        return out

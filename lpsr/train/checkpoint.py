@@ -1,34 +1,62 @@
-"""Checkpoints: network weights as safetensors, training state for resume as a torch file.
+"""Checkpoints: network weights as safetensors, the resume checkpoint as ONE atomic file.
 
-``best.safetensors`` / ``last.safetensors`` hold the SR network only (what ``--weights``
-loads and what evaluation uses).  ``state.pt`` holds everything else needed to continue
-exactly where a run stopped: iteration, optimiser and scheduler states, the loss recipe's
-state (learnable weights, discriminator, trainable Siamese), RNG states, the best score.
-All are written atomically.
+Files in ``<run>/<method>/ckpt/``:
+
+* ``best.safetensors``: the weights evaluation and ``--weights`` use (the EMA weights when
+  ``train.ema_decay`` > 0), metadata ``iteration`` and ``val_psnr``;
+* ``best_raw.safetensors`` (EMA runs only): the raw weights with the best raw val PSNR;
+* ``resume.pt``: everything a stopped run needs to continue exactly where it was, in one
+  file written by one atomic rename: iteration, raw and EMA weights, optimiser, scaler and
+  recipe states, RNG states, sampler state, best scores, the training settings, and the
+  text of ``train.jsonl`` up to that iteration.  Weights, state and log therefore cannot
+  disagree: a SIGKILL at any moment leaves either the previous or the new checkpoint.
+
+A checkpoint is never deleted here; a run directory holding the old two-file format
+(``last.safetensors`` + ``state.pt``) is refused with a message, not overwritten.
 """
 from __future__ import annotations
 
-from lpsr.errors import UserError
-
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from lpsr.io import atomic_path
+from lpsr.errors import UserError
+from lpsr.io import atomic_path, default_file_mode
+
+RESUME_FILE = "resume.pt"
+RESUME_FORMAT = 2
+LEGACY_FILES = ("state.pt", "last.safetensors")
 
 
 class CheckpointError(UserError):
     pass
 
 
-def save_weights(model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+def _tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     # clone() so tensors that share storage (tied weights, views) serialise independently
-    tensors = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
+    return {k: v.detach().cpu().clone().contiguous() for k, v in state.items()}
+
+
+def save_weights(model: nn.Module | dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    state = model if isinstance(model, dict) else model.state_dict()
+    tensors = _tensors(state)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata or {})
+        os.chmod(tmp, default_file_mode())  # safetensors creates its file 0600
+
+
+def weights_metadata(path: str | Path) -> dict[str, str] | None:
+    """The metadata of a safetensors file, or ``None`` when it is missing or unreadable."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return dict(fh.metadata() or {})
+    except Exception:
+        return None
 
 
 def load_weights(model: nn.Module, path: str | Path, flag: str = "--weights") -> None:
@@ -39,21 +67,66 @@ def load_weights(model: nn.Module, path: str | Path, flag: str = "--weights") ->
         state = load_file(str(path))
     except Exception as exc:
         raise CheckpointError(f"{flag} {path}: not a readable safetensors file ({exc})") from None
+    check_fits(model, state, f"{flag} {path}")
+    model.load_state_dict(state)
+
+
+def check_fits(model: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
         raise CheckpointError(
-            f"{flag} {path}: weights do not fit this network "
+            f"{what}: weights do not fit this network "
             f"(missing {len(missing)} keys e.g. {missing[:2]}, unexpected {len(unexpected)} e.g. {unexpected[:2]}); "
             "was it trained for another method or scale?"
         )
     for key, value in state.items():
         if own[key].shape != value.shape:
-            raise CheckpointError(f"{flag} {path}: tensor {key} has shape {tuple(value.shape)}, network expects {tuple(own[key].shape)}")
-    model.load_state_dict(state)
+            raise CheckpointError(f"{what}: tensor {key} has shape {tuple(value.shape)}, network expects {tuple(own[key].shape)}")
 
 
+def save_resume(path: str | Path, state: dict[str, Any]) -> None:
+    """Write the resume checkpoint in one atomic step (temp file, fsync, rename, dir fsync)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save({"format": RESUME_FORMAT, **state}, tmp)
+    _fsync_dir(path.parent)
+
+
+def load_resume(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(
+            f"{path}: resume checkpoint is unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+            "move it aside to train from the start"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
+        raise CheckpointError(f"{path}: not a resume checkpoint of format {RESUME_FORMAT}; move it aside to train from the start")
+    return state
+
+
+def legacy_checkpoint(ckpt_dir: str | Path) -> list[Path]:
+    """Files of the old two-file resume format present in ``ckpt_dir``."""
+    return [Path(ckpt_dir) / name for name in LEGACY_FILES if (Path(ckpt_dir) / name).exists()]
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# kept for callers of the old API (benchmarks, third-party scripts)
 def save_state(path: str | Path, state: dict[str, Any]) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)

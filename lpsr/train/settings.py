@@ -1,57 +1,172 @@
-"""Training settings: the ``train:`` block of a profile, checked once, with clear errors."""
+"""Training settings: the ``train:`` block of a profile, one typed model, checked once.
+
+:class:`TrainSettings` is a pydantic model (``extra="forbid"``, frozen, strict): a
+misspelt key, ``iterations: 4.7`` or ``iterations: true`` is an error, never a silent
+cast.  Its field defaults are the one source of the defaults.  :meth:`TrainSettings.from_dict`
+turns the first validation error into a one-line :class:`lpsr.config.ConfigError`
+``"{where}.{key}: ..."``.
+
+One leniency: a float setting also accepts a string that is a plain number, because
+PyYAML reads ``lr: 1e-4`` (no dot) as the string ``"1e-4"``.
+
+Keys (see README "Training settings"):
+
+* budget: ``iterations``, ``batch_size``, ``patch_size`` (HR side), ``val_every``,
+  ``val_plates``, ``log_every``;
+* optimiser: ``optimizer`` (adam), ``lr``, ``lr_d`` (discriminator lr; ``null`` = ``lr``),
+  ``betas``, ``grad_clip`` (max global norm over every optimised generator-side parameter;
+  0 = off);
+* schedule: ``schedule`` (cosine | constant | step), ``lr_steps`` / ``lr_gamma`` (step:
+  multiply the lr by ``lr_gamma`` at each listed iteration), ``warmup_iterations``
+  (linear warm-up from 0 before the schedule; 0 = off);
+* recipes: ``ema_decay`` (EMA of the weights, validated and saved beside the raw ones;
+  0 = off), ``early_stop_patience`` (stop after this many validations without a new
+  best; 0 = off);
+* speed: ``precision`` (fp32 | bf16 | fp16 autocast), ``channels_last``, ``compile``
+  (torch.compile), ``threads`` (torch intra-op threads; 0 = torch's default).
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+import difflib
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from lpsr.config import ConfigError
 
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_FLOAT_FIELDS = ("lr", "lr_d", "lr_gamma", "grad_clip", "ema_decay")
 
-@dataclass(frozen=True)
-class TrainSettings:
+_TYPE_WORDS = {
+    "int_type": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_type": "expected a number",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+}
+
+
+class TrainSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
     iterations: int = 300
     batch_size: int = 16
     patch_size: int = 64
-    optimizer: str = "adam"
+    optimizer: Literal["adam"] = "adam"
     lr: float = 5e-4
-    schedule: str = "cosine"  # cosine | constant
+    lr_d: float | None = None
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: Literal["cosine", "constant", "step"] = "cosine"
+    lr_steps: tuple[int, ...] = ()
+    lr_gamma: float = 0.5
+    warmup_iterations: int = 0
     val_every: int = 100
     val_plates: int = 24
     log_every: int = 20
-    threads: int = 2  # 0 keeps torch's default
-    grad_clip: float = 0.0  # 0 disables clipping
+    threads: int = 2
+    grad_clip: float = 0.0
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    ema_decay: float = 0.0
+    early_stop_patience: int = 0
 
+    # -- coercions that strict mode would refuse but YAML makes unavoidable ----------
+    @field_validator(*_FLOAT_FIELDS, mode="before")
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "train") -> "TrainSettings":
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ConfigError(f"{where}: unknown training setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name not in data:
-                continue
-            raw = data[f.name]
-            cast = type(getattr(cls, f.name))
-            try:
-                values[f.name] = cast(raw)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{where}.{f.name}: expected {cast.__name__}, got {raw!r}") from None
-        settings = cls(**values)
-        settings.check(where)
-        return settings
+    def _yaml_number_string(cls, value: Any) -> Any:
+        if isinstance(value, str) and _NUMBER.match(value.strip()):
+            return float(value)
+        return value
 
-    def check(self, where: str = "train") -> None:
-        positive = ("iterations", "batch_size", "patch_size", "val_every", "val_plates", "log_every")
-        for name in positive:
+    @field_validator("betas", "lr_steps", mode="before")
+    @classmethod
+    def _list_to_tuple(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, list):
+            value = tuple(value)
+        if info.field_name == "betas" and isinstance(value, tuple) and len(value) != 2:
+            raise _Bad("betas", f"expected a list of two numbers [beta1, beta2], got {list(value)}")
+        return value
+
+    # -- value checks ----------------------------------------------------------------
+    @model_validator(mode="after")
+    def _check(self) -> "TrainSettings":
+        for name in ("iterations", "batch_size", "patch_size", "val_every", "val_plates", "log_every"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{where}.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ConfigError(f"{where}.lr must be > 0, got {self.lr}")
-        if self.optimizer != "adam":
-            raise ConfigError(f"{where}.optimizer: only 'adam' (the paper's) is supported, got {self.optimizer!r}")
-        if self.schedule not in ("cosine", "constant"):
-            raise ConfigError(f"{where}.schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+                raise _Bad(name, f"must be >= 1, got {getattr(self, name)}")
+        for name in ("threads", "warmup_iterations", "early_stop_patience"):
+            if getattr(self, name) < 0:
+                raise _Bad(name, f"must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise _Bad("lr", f"must be > 0, got {self.lr}")
+        if self.lr_d is not None and not self.lr_d > 0:
+            raise _Bad("lr_d", f"must be > 0 (or null for the generator's lr), got {self.lr_d}")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise _Bad("betas", f"both must be in [0, 1), got {list(self.betas)}")
+        if not self.grad_clip >= 0:
+            raise _Bad("grad_clip", f"must be >= 0 (0 disables clipping), got {self.grad_clip}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise _Bad("ema_decay", f"must be in [0, 1) (0 disables the EMA), got {self.ema_decay}")
+        if not self.lr_gamma > 0:
+            raise _Bad("lr_gamma", f"must be > 0, got {self.lr_gamma}")
+        if self.warmup_iterations >= self.iterations:
+            raise _Bad("warmup_iterations", f"must be below iterations ({self.iterations}), got {self.warmup_iterations}")
+        if self.schedule == "step":
+            if not self.lr_steps:
+                raise _Bad("lr_steps", "schedule 'step' needs lr_steps: a list of iterations at which the lr is multiplied by lr_gamma")
+            if list(self.lr_steps) != sorted(set(self.lr_steps)) or self.lr_steps[0] < 1:
+                raise _Bad("lr_steps", f"must be increasing positive iterations, got {list(self.lr_steps)}")
+        elif self.lr_steps:
+            raise _Bad("lr_steps", f"only used with schedule 'step' (schedule is {self.schedule!r}); remove it or set schedule: step")
+        return self
+
+    # -- the interface the rest of the harness uses ------------------------------------
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "train") -> "TrainSettings":
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a mapping of training settings, got {type(data).__name__} {data!r}")
+        try:
+            return cls(**{str(k): v for k, v in data.items()})
+        except _Bad as bad:
+            raise ConfigError(f"{where}.{bad.key}: {bad.reason}") from None
+        except ValidationError as exc:
+            raise ConfigError(_one_line(exc, where)) from None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON/YAML-able values (lists, not tuples), every key present."""
+        return self.model_dump(mode="json")
+
+    def lr_for_discriminator(self) -> float:
+        return self.lr if self.lr_d is None else self.lr_d
+
+
+class _Bad(ValueError):
+    """A value check that names its key (raised inside validation, reported by from_dict)."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key, self.reason = key, reason
+
+
+def _one_line(exc: ValidationError, where: str) -> str:
+    err = exc.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    known = list(TrainSettings.model_fields)
+    if err["type"] == "extra_forbidden":
+        key = str(err["loc"][0])
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"{where}.{key}: unknown training setting '{key}'{hint}; known: {', '.join(known)}"
+    ctx = err.get("ctx") or {}
+    if isinstance(ctx.get("error"), _Bad):
+        bad = ctx["error"]
+        return f"{where}.{bad.key}: {bad.reason}"
+    words = _TYPE_WORDS.get(err["type"])
+    if words is None and err["type"] == "literal_error":
+        words = f"expected one of {ctx.get('expected', '?')}"
+    if words is None:
+        words = str(err["msg"]).rstrip(".")
+    return f"{where}.{loc}: {words}, got {err['input']!r}"

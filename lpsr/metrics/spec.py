@@ -1,0 +1,203 @@
+"""The metric table: one spec per metric, used by evaluation (``plates.csv``), ``result.json``,
+the leaderboard (markdown / CSV / JSON) and the HTML report alike.
+
+A spec says what a metric is called, how one plate is scored, how plates are aggregated,
+whether higher is better, how it is printed, which ``plates.csv`` column holds it and which
+paired test compares two methods on it.  Nothing else in the project spells a metric's
+column name: everything goes through :data:`IMAGE_METRICS`, :data:`OCR_METRICS`,
+:data:`COST_METRICS` and :func:`plate_table`.
+
+Per-plate columns of ``plates.csv`` (one row per test plate, in test-split order)::
+
+    id, text, psnr, psnr_y, ssim_y,
+    ocr_<rec>_text, ocr_<rec>_conf, ocr_<rec>_exact, ocr_<rec>_char_acc, ocr_<rec>_cbw   (per recogniser)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from lpsr.metrics.image import psnr, psnr_y, ssim_y
+from lpsr.metrics.text import char_accuracy, exact_match
+
+#: a plate read with at least this confidence counts as "confident"
+CONFIDENT = 0.9
+
+
+def confident_but_wrong(text: str, conf: float, truth: str) -> float:
+    """1.0 when the recogniser is confident (conf >= 0.9) and the plate is not read exactly."""
+    return float(conf >= CONFIDENT and not exact_match(text, truth))
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric.
+
+    ``kind``: ``image`` (per plate from SR/HR: ``per_plate(sr, hr, crop_border)``), ``ocr``
+    (per plate and recogniser: ``per_plate(text, conf, truth)``) or ``cost`` (per method,
+    read from ``result["cost"][key]``; no per-plate value).
+    ``column``: the ``plates.csv`` column; ``{ocr}`` is replaced by the recogniser name.
+    ``aggregate``: ``median`` (shown as median ± std) or ``mean`` (a rate, shown in %).
+    ``test``: paired test against the best method on the same plates (``wilcoxon`` for
+    continuous values, ``mcnemar`` for 0/1 values, ``None``).
+    ``ci``: whether the leaderboard shows a bootstrap 95% CI of the aggregate.
+    ``rank``: whether best / second best are marked in this column.
+    """
+
+    key: str
+    label: str
+    kind: str
+    column: str
+    aggregate: str
+    higher_is_better: bool
+    digits: int
+    percent: bool = False
+    test: str | None = None
+    ci: bool = False
+    rank: bool = True
+    description: str = ""
+    per_plate: Callable[..., float] | None = None
+
+    def col(self, ocr: str | None = None) -> str:
+        """The per-plate column (or summary key stem) for recogniser ``ocr``."""
+        return self.column.format(ocr=ocr) if self.kind == "ocr" else self.column
+
+    def name(self, ocr: str | None = None) -> str:
+        """Unique key of this metric (for one recogniser): ``psnr_y``, ``ppocr.plate_acc``."""
+        return f"{ocr}.{self.key}" if self.kind == "ocr" else self.key
+
+    def title(self, ocr: str | None = None) -> str:
+        return f"{self.label} ({ocr})" if self.kind == "ocr" else self.label
+
+    def fmt(self, value: float | None) -> str:
+        """A value as the tables print it (``-`` for missing / NaN)."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if self.percent:
+            return f"{100 * value:.{self.digits}f}%"
+        if self.key == "params":
+            return fmt_count(value)
+        if self.key == "flops":
+            return f"{value / 1e9:.{self.digits}f}"
+        return f"{value:.{self.digits}f}"
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.higher_is_better else a < b
+
+
+def fmt_count(n: float | None) -> str:
+    if not n:
+        return "-"
+    if n >= 1_000_000:
+        return f"{n / 1e6:.2f}M"
+    if n >= 1_000:
+        return f"{n / 1e3:.1f}K"
+    return str(int(n))
+
+
+IMAGE_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("psnr", "PSNR dB", "image", "psnr", "median", True, 2, test="wilcoxon", ci=True,
+               description="PSNR over RGB values, peak 255", per_plate=psnr),
+    MetricSpec("psnr_y", "PSNR-Y dB", "image", "psnr_y", "median", True, 2, test="wilcoxon", ci=True,
+               description="PSNR on BT.601 studio-range Y (BasicSR test_y_channel=True)", per_plate=psnr_y),
+    MetricSpec("ssim_y", "SSIM-Y", "image", "ssim_y", "median", True, 3, test="wilcoxon", ci=True,
+               description="SSIM on studio-range Y, 11x11 Gaussian window (sigma 1.5), valid region", per_plate=ssim_y),
+)
+
+OCR_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("plate_acc", "plate acc", "ocr", "ocr_{ocr}_exact", "mean", True, 1, percent=True, test="mcnemar", ci=True,
+               description="exact plate reads (normalised strings equal): the LPSR headline",
+               per_plate=lambda text, conf, truth: float(exact_match(text, truth))),
+    MetricSpec("char_acc", "char acc", "ocr", "ocr_{ocr}_char_acc", "mean", True, 1, percent=True, test="wilcoxon", ci=True,
+               description="1 - edit distance / max length of the normalised strings",
+               per_plate=lambda text, conf, truth: float(char_accuracy(text, truth))),
+    MetricSpec("cbw", "conf-but-wrong", "ocr", "ocr_{ocr}_cbw", "mean", False, 1, percent=True, test="mcnemar", ci=True,
+               description=f"plates read with confidence >= {CONFIDENT} that are not read exactly (what OCR rho hides)",
+               per_plate=confident_but_wrong),
+    MetricSpec("rho", "OCR rho", "ocr", "ocr_{ocr}_conf", "median", True, 3, test=None, ci=False,
+               description="recogniser confidence (the paper's OCR rho): mean max-probability of the kept CTC frames, 0 if nothing read",
+               per_plate=lambda text, conf, truth: float(conf)),
+)
+
+COST_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("params", "params", "cost", "params", "value", False, 0, rank=False,
+               description="trainable parameters of the SR network"),
+    MetricSpec("flops", "GFLOPs/plate", "cost", "flops_per_plate", "value", False, 2, rank=False,
+               description="floating-point operations for one plate at the test LR size (torch.utils.flop_counter: 2 per multiply-add; interpolation not counted)"),
+    MetricSpec("ms", "ms/plate", "cost", "ms_per_plate", "value", False, 2, rank=False,
+               description="milliseconds per plate, warm, on the run's device, batch as stated"),
+)
+
+
+def ocr_column_names(ocr: str) -> list[str]:
+    """The ``plates.csv`` columns of recogniser ``ocr``, in file order."""
+    return [f"ocr_{ocr}_text"] + [m.col(ocr) for m in OCR_METRICS]
+
+
+def recognisers_in(table: pd.DataFrame) -> list[str]:
+    """Recogniser names whose columns are in a ``plates.csv`` table, in column order."""
+    out: list[str] = []
+    for col in table.columns:
+        if col.startswith("ocr_") and col.endswith("_text"):
+            out.append(col[4:-5])
+    return out
+
+
+def plate_table(
+    ids: Sequence[str],
+    truths: Sequence[str],
+    srs: Sequence[np.ndarray] | None,
+    hrs: Sequence[np.ndarray] | None,
+    crop_border: int = 0,
+    reads: dict[str, Sequence[tuple[str, float]]] | None = None,
+) -> pd.DataFrame:
+    """THE per-plate scoring function: one row per plate, the columns of ``plates.csv``.
+
+    ``srs``/``hrs`` None: no image metrics (the HR reference row).  ``reads``: for each
+    recogniser, ``(text, confidence)`` per plate.
+    """
+    n = len(ids)
+    rows: dict[str, list[Any]] = {"id": list(ids), "text": list(truths)}
+    if srs is not None and hrs is not None:
+        if len(srs) != n or len(hrs) != n:
+            raise ValueError(f"{len(srs)} SR / {len(hrs)} HR images for {n} plates")
+        for m in IMAGE_METRICS:
+            rows[m.col()] = [m.per_plate(sr, hr, crop_border) for sr, hr in zip(srs, hrs)]
+    for ocr, plate_reads in (reads or {}).items():
+        if len(plate_reads) != n:
+            raise ValueError(f"recogniser {ocr}: {len(plate_reads)} reads for {n} plates")
+        rows[f"ocr_{ocr}_text"] = [t for t, _ in plate_reads]
+        for m in OCR_METRICS:
+            rows[m.col(ocr)] = [m.per_plate(t, float(c), g) for (t, c), g in zip(plate_reads, truths)]
+    return pd.DataFrame(rows)
+
+
+def finite(values: pd.Series | Sequence[float]) -> np.ndarray:
+    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    return v[np.isfinite(v)]
+
+
+def aggregate(spec: MetricSpec, values: pd.Series | Sequence[float]) -> dict[str, float]:
+    """``value`` (the aggregate: median or mean), ``std`` (sample std), ``n`` over finite values."""
+    v = finite(values)
+    if v.size == 0:
+        return {"value": float("nan"), "std": float("nan"), "n": 0}
+    value = float(np.median(v)) if spec.aggregate == "median" else float(np.mean(v))
+    return {"value": value, "std": float(np.std(v, ddof=1)) if v.size > 1 else 0.0, "n": int(v.size)}
+
+
+def summary(table: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Aggregates of every per-plate metric in a ``plates.csv`` table, by metric name."""
+    out: dict[str, dict[str, float]] = {}
+    for m in IMAGE_METRICS:
+        if m.col() in table:
+            out[m.name()] = aggregate(m, table[m.col()])
+    for ocr in recognisers_in(table):
+        for m in OCR_METRICS:
+            if m.col(ocr) in table:
+                out[m.name(ocr)] = aggregate(m, table[m.col(ocr)])
+    return out

@@ -1,0 +1,213 @@
+"""Profiles (``configs/profiles/*.yaml`` or a YAML file of your own) as one typed model.
+
+Every key is checked when the profile is loaded, before anything trains: a misspelt block
+(``trian:``, ``evall:``), a mistyped value (``seed: abc``, ``train: 5``), an out-of-range
+value (``eval.batch_size: 0``) or a ``per_method`` name that is not a registered method is
+a :class:`lpsr.config.ConfigError` naming the file and the key path::
+
+    profile p.yaml: eval.crop_border: must be >= 0, got -1
+
+The ``train`` block (and each ``per_method`` block merged over it) is validated by
+:meth:`lpsr.train.settings.TrainSettings.from_dict`, so every training setting the engine
+knows is accepted and nothing else is.  The field defaults below are the one source of the
+profile defaults.
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lpsr.config import ConfigError, configs_dir, deep_merge, read_yaml
+
+SEED_MAX = 2**32 - 1
+HR_SIDE_MIN, HR_SIDE_MAX = 8, 1024
+SPLIT_MAX = 1_000_000
+EVAL_BATCH_MAX = 4096
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SyntheticSizes(_Block):
+    train: int = Field(400, ge=1, le=SPLIT_MAX)
+    val: int = Field(24, ge=0, le=SPLIT_MAX)
+    test: int = Field(64, ge=1, le=SPLIT_MAX)
+
+
+class DataSettings(_Block):
+    hr_size: tuple[int, int] = (192, 64)
+    crop: Literal["perspective", "bbox"] = "perspective"
+    synthetic: SyntheticSizes = SyntheticSizes()
+
+    @field_validator("hr_size", mode="before")
+    @classmethod
+    def _pair(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            value = tuple(value)
+        if isinstance(value, tuple) and len(value) != 2:
+            raise ValueError(f"expected [width, height], got {list(value)}")
+        return value
+
+    @field_validator("hr_size")
+    @classmethod
+    def _sides(cls, value: tuple[int, int]) -> tuple[int, int]:
+        check_hr_sides(*value, what="")
+        return value
+
+
+class EvalSettings(_Block):
+    crop_border: int = Field(0, ge=0, le=HR_SIDE_MAX)
+    batch_size: int = Field(32, ge=1, le=EVAL_BATCH_MAX)
+
+
+class Profile(_Block):
+    description: str = ""
+    seed: int = Field(0, ge=0, le=SEED_MAX)
+    data: DataSettings = DataSettings()
+    train: dict[str, Any] = {}
+    eval: EvalSettings = EvalSettings()
+    per_method: dict[str, dict[str, Any]] = {}
+
+    def train_block(self, method: str, method_train: dict[str, Any] | None = None) -> dict[str, Any]:
+        """profile ``train`` <- the method YAML's ``train`` <- this profile's ``per_method`` block."""
+        return deep_merge(deep_merge(dict(self.train), dict(method_train or {})), dict(self.per_method.get(method, {})))
+
+
+def check_hr_sides(w: int, h: int, what: str = "--hr-size") -> None:
+    """Both sides within [HR_SIDE_MIN, HR_SIDE_MAX] (a plate, not a photo: memory stays bounded)."""
+    for side in (w, h):
+        if not HR_SIDE_MIN <= side <= HR_SIDE_MAX:
+            raise ValueError(
+                f"{what + ' ' if what else ''}{w}x{h}: each side must be {HR_SIDE_MIN}..{HR_SIDE_MAX} px (default 192x64)"
+            )
+
+
+_TYPE_WORDS = {
+    "int_type": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_type": "expected a number",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+    "model_attributes_type": "expected a mapping",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list [width, height]",
+}
+_FIELDS = {
+    (): list(Profile.model_fields),
+    ("data",): list(DataSettings.model_fields),
+    ("data", "synthetic"): list(SyntheticSizes.model_fields),
+    ("eval",): list(EvalSettings.model_fields),
+}
+
+
+def _shown(key: Any) -> str:
+    """A key as it can be printed on one line (repr for anything odd)."""
+    text = str(key)
+    return text if text.isprintable() and text.strip() == text and text else repr(text)
+
+
+def _one_line(exc: ValidationError, where: str) -> str:
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(_shown(p) for p in err["loc"])
+    path = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        key = loc[-1]
+        known = _FIELDS.get(loc[:-1], [])
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        block = ".".join(loc[:-1]) or "top level"
+        return f"{where}: {path}: unknown key '{key}'{hint}; known at {block}: {', '.join(known)}"
+    ctx = err.get("ctx") or {}
+    words = _TYPE_WORDS.get(err["type"])
+    if err["type"] in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = {"greater_than_equal": ">= {ge}", "greater_than": "> {gt}", "less_than_equal": "<= {le}", "less_than": "< {lt}"}[err["type"]]
+        words = "must be " + bound.format(**ctx)
+    if words is None and err["type"] == "literal_error":
+        words = f"expected one of {ctx.get('expected', '?')}"
+    if err["type"] == "value_error":
+        return f"{where}: {path}: {ctx.get('error', err['msg'])}"
+    if words is None:
+        words = str(err["msg"]).rstrip(".")
+    got = err.get("input")
+    shown = repr(got)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{where}: {path}: {words}, got {shown}"
+
+
+def validate_profile(raw: Any, where: str = "profile", known_methods: Iterable[str] | None = None) -> Profile:
+    """A profile mapping -> :class:`Profile`; ConfigError ``"{where}: key.path: ..."`` otherwise
+    (always one line).
+
+    ``known_methods``: names ``per_method`` may use (default: every registered method).
+    """
+    try:
+        return _validate_profile(raw, where, known_methods)
+    except ConfigError as exc:
+        message = str(exc)
+        if "\n" in message or "\r" in message:
+            raise ConfigError(" ".join(message.split())) from None
+        raise
+
+
+def _validate_profile(raw: Any, where: str, known_methods: Iterable[str] | None) -> Profile:
+    from lpsr.train.settings import TrainSettings
+
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: top level must be a mapping of settings, got {type(raw).__name__}")
+    raw = {str(k): v for k, v in raw.items()}
+    try:
+        profile = Profile(**raw)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, where)) from None
+    # train and per_method go through the engine's own typed settings
+    TrainSettings.from_dict(profile.train, where=f"{where}: train")
+    if profile.per_method:
+        if known_methods is None:
+            from lpsr import registry
+
+            known_methods = registry.names()
+        known = list(known_methods)
+        for name, block in profile.per_method.items():
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ConfigError(f"{where}: per_method.{_shown(name)}: no method named {name!r}{hint}; `bench list` shows the methods")
+            TrainSettings.from_dict(deep_merge(dict(profile.train), block), where=f"{where}: per_method.{name}")
+    return profile
+
+
+def profile_path(spec: str) -> tuple[str, Path]:
+    """(name, file) for ``quick`` / ``paper`` / ... or a path to a ``.yaml`` file."""
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml"):
+        if path.is_dir():
+            raise ConfigError(f"--profile {spec}: is a folder, not a YAML file")
+        if not path.is_file():
+            raise ConfigError(f"--profile {spec}: file not found")
+        return path.stem, path
+    folder = configs_dir() / "profiles"
+    named = folder / f"{spec}.yaml"
+    if not spec or "/" in spec or not named.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
+        raise ConfigError(f"--profile {spec!r}: no such profile; use one of {', '.join(known)} or a .yaml path")
+    return spec, named
+
+
+def load_profile(spec: str, known_methods: Iterable[str] | None = None) -> tuple[str, Profile]:
+    """Name and typed model of the profile ``spec`` (see :func:`profile_path`)."""
+    name, path = profile_path(spec)
+    where = f"profile {path if Path(spec).suffix in ('.yaml', '.yml') else name + ' (' + str(path) + ')'}"
+    try:
+        raw = read_yaml(path)
+    except ConfigError as exc:
+        raise ConfigError(f"profile {exc}") from None
+    return name, validate_profile(raw, where, known_methods)

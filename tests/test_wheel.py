@@ -1,0 +1,69 @@
+"""A non-editable install works from any directory: build the wheel, install it in a fresh
+venv (system site-packages for torch & co., `--no-deps` so nothing is downloaded), then run
+`bench list` and a tiny `bench run` from a temporary directory."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = ("lpsr", "methods", "bench", "configs", "setup.py", "pyproject.toml", "README.md")
+
+
+@pytest.fixture(scope="module")
+def wheel_venv(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wheel")
+    src = root / "src"
+    src.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for name in SOURCES:
+        path = REPO / name
+        (shutil.copytree(path, src / name, ignore=ignore) if path.is_dir() else shutil.copy2(path, src / name))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist"), str(src)],
+                           capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr
+    wheel = next((root / "dist").glob("lpsr_bench-*.whl"))
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(root / "venv")], check=True, timeout=300)
+    py = root / "venv" / "bin" / "python"
+    inst = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], capture_output=True, text=True, timeout=600)
+    assert inst.returncode == 0, inst.stderr
+    work = root / "elsewhere"
+    work.mkdir()
+    return wheel, root / "venv", work
+
+
+def test_wheel_ships_every_package_and_the_configs(wheel_venv):
+    wheel, _, _ = wheel_venv
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for top in ("lpsr", "methods", "bench"):
+        for init in (REPO / top).rglob("__init__.py"):
+            assert str(init.relative_to(REPO)) in names, f"{init} missing from the wheel"
+    for yaml_file in (REPO / "configs").rglob("*.yaml"):
+        assert f"lpsr/_configs/{yaml_file.relative_to(REPO / 'configs')}" in names
+    assert "lpsr/assets/NotoSansCJKsc-Bold-plate.otf" in names
+
+
+def test_installed_bench_lists_and_runs_from_another_directory(wheel_venv):
+    _, venv, work = wheel_venv
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LPSR_CONFIGS")}
+    py = venv / "bin" / "python"
+    where = subprocess.run([str(py), "-c", "import lpsr, methods, bench; from lpsr.config import configs_dir; "
+                            "print(lpsr.__file__); print(methods.__file__); print(configs_dir())"],
+                           capture_output=True, text=True, cwd=work, env=env, timeout=300)
+    assert where.returncode == 0, where.stderr
+    for line in where.stdout.split():
+        assert line.startswith(str(venv)), f"{line} is not the installed copy"
+    listed = subprocess.run([str(venv / "bin" / "bench"), "list", "--scale", "8"], capture_output=True, text=True, cwd=work, env=env, timeout=600)
+    assert listed.returncode == 0, listed.stderr
+    assert "bicubic" in listed.stdout and "pecl" in listed.stdout and "28,288" in listed.stdout
+    ran = subprocess.run([str(venv / "bin" / "bench"), "run", "--methods", "bicubic,tiny", "--profile", "test", "--ocr", "none", "--limit", "4"],
+                         capture_output=True, text=True, cwd=work, env=env, timeout=600)
+    assert ran.returncode == 0, ran.stderr
+    assert (work / "runs" / "synthetic-x8-test" / "tiny" / "result.json").exists()
+    assert (work / "leaderboards" / "synthetic-x8-test.md").exists()
