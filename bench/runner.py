@@ -509,6 +509,9 @@ class Runner:
                 "iterations": res.iterations,
                 "train_seconds": round(res.seconds, 2),
                 "resumed_from": res.resumed_from,
+                "stopped_early": res.stopped_early,
+                "notes": res.notes,
+                "engine": res.engine,
                 "wall_seconds_this_call": round(time.perf_counter() - t0, 2),
             }
             recipe_info = res.recipe

@@ -315,6 +315,8 @@ def _train_text(result: dict[str, Any]) -> tuple[str, str]:
     tr = result.get("train") or {}
     it, total, secs = tr.get("best_iteration"), tr.get("iterations"), tr.get("train_seconds")
     iters = f"{it:,} / {total:,}" if it is not None and total else "-"
+    if tr.get("stopped_early") and iters != "-":
+        iters += " (early stop)"
     return iters, (f"{secs:.0f}" if secs is not None and secs == secs else "-")
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import time
@@ -61,6 +62,7 @@ from lpsr.train.settings import TrainSettings
 from lpsr.train.validate import Validator
 
 ProgressFn = Callable[[int, int, dict], None]
+log_warning = logging.getLogger("lpsr.train")
 
 #: settings that may change between a run and its resume (they do not change the maths)
 RESUME_FREE_SETTINGS = ("threads", "compile")
@@ -287,6 +289,8 @@ def train(
     elif log_path.exists():
         write_text(log_path, "")  # lines of an attempt killed before its first checkpoint
     resumed_from = start
+    for note in notes:  # the caller also gets them in TrainResult.notes
+        log_warning.warning("[%s] %s", method.name, note)
 
     t0 = time.perf_counter()
 
