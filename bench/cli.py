@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import sys
 from pathlib import Path
@@ -47,6 +48,24 @@ def _parse_ocr(value: str) -> list[str]:
     return parse_recognizers(value)
 
 
+def _parse_log(value: str) -> tuple[str, ...]:
+    """``--log``: ``none`` or comma-separated loggers (``tensorboard``)."""
+    from lpsr.train.loop import LOGGERS
+
+    names = tuple(v.strip().lower() for v in value.split(",") if v.strip())
+    if names in ((), ("none",), ("off",)):
+        return ()
+    for name in names:
+        if name not in LOGGERS:
+            raise UserError(f"--log {value}: unknown logger {name!r}; use {', '.join(LOGGERS)} or none")
+    if "tensorboard" in names:
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            raise UserError("--log tensorboard needs the tensorboard package: pip install 'lpsr-bench[tensorboard]'") from None
+    return names
+
+
 def leaderboard_stem(spec: str, data_name: str, scale: int, profile: str) -> tuple[str, str | None]:
     """Leaderboard file stem and, when ``--methods`` is one named group, that group."""
     from lpsr import registry
@@ -81,8 +100,20 @@ def cli() -> None:
 @click.option("--crop", type=click.Choice(["perspective", "bbox"]), default=None, help="CCPD plate crop [profile: perspective]")
 @click.option("--seed", type=int, default=None, help="seed for data, patches and initialisation [profile: 0]")
 @click.option("--strict", is_flag=True, help="stop at the first unparsable or unreadable data file instead of skipping it")
-def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboard_dir, limit, hr_size, crop, seed, strict) -> None:
-    """Train (or load) each method, evaluate on the same test plates, write a leaderboard."""
+@click.option("--isolation", type=click.Choice(["process", "none"]), default="process", show_default=True,
+              help="process: each method in its own process (a crash, OOM or NaN is a failed row, the others go on); "
+                   "none: all in this process (debuggers)")
+@click.option("--deterministic", is_flag=True,
+              help="deterministic GPU training: torch.use_deterministic_algorithms, cudnn.deterministic, CUBLAS_WORKSPACE_CONFIG; "
+                   "cudnn.benchmark off (slower)")
+@click.option("--log", "log_to", default="none", show_default=True, metavar="LOGGER",
+              help="experiment logging besides train.jsonl: tensorboard (<run-dir>/<method>/tb/) or none")
+def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboard_dir, limit, hr_size, crop, seed, strict,
+        isolation, deterministic, log_to) -> None:
+    """Train (or load) each method, evaluate on the same test plates, write a leaderboard.
+
+    Exit status: 0 all finished; 1 a method crashed (or ran out of memory); 2 a method
+    failed with an error you can fix (e.g. a NaN loss: lower train.lr), or bad input."""
     from lpsr import registry
     from bench.report.leaderboard import build
     from bench.runner import RunPlan, Runner, parse_weights
@@ -93,6 +124,10 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
         raise UserError(f"--limit must be >= 1, got {limit}")
     if seed is not None:
         check_seed(seed)
+    if deterministic:  # read by cuBLAS when it starts: set before any CUDA work (children inherit it)
+        from lpsr.train.loop import CUBLAS_DETERMINISTIC
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_DETERMINISTIC)
     check_not_file(Path(leaderboard_dir), "--leaderboard-dir")
     names = registry.resolve(methods)
     plan = RunPlan(
@@ -109,6 +144,9 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
         hr_size=_parse_size(hr_size),
         crop=crop,
         seed=seed,
+        isolation=isolation,
+        deterministic=deterministic,
+        log=_parse_log(log_to),
     )
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -123,12 +161,110 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
             progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
         runner = Runner(plan, report=say, progress_factory=factory)
-        runner.run()
+        outcomes = runner.run()
+    failed = [o for o in outcomes if o.failed]
     stem, group = leaderboard_stem(methods, runner.splits.name, scale, runner.profile_name)
     include = registry.groups()[group] if group else sorted(set(registry.groups()["all"]) | set(names))
-    md = build(runner.run_dir, Path(leaderboard_dir) / stem, include, runner.fingerprint, title=f"Leaderboard: {stem}")
-    console.print(md.read_text(), markup=False, soft_wrap=True)
-    console.print(f"leaderboard written to {md} (and .csv/.json beside it); per-plate results in {runner.run_dir}")
+    if len(failed) < len(outcomes):
+        md = build(runner.run_dir, Path(leaderboard_dir) / stem, include, runner.fingerprint, title=f"Leaderboard: {stem}")
+        console.print(md.read_text(), markup=False, soft_wrap=True)
+        console.print(f"leaderboard written to {md} (and .csv/.json beside it); per-plate results in {runner.run_dir}")
+    if failed:
+        _report_failures(failed, runner.run_dir)
+
+
+@cli.command()
+@click.option("--methods", default="all", show_default=True, help="'all', a group, or comma-separated method names")
+@click.option("--seeds", default="0,1,2", show_default=True, help="seeds: 0,1,2 or 0-4; each seed's results go to RUN_DIR/seed-<s>/")
+@click.option("--scale", default=8, show_default=True, type=int, help="upscaling factor")
+@click.option("--data", default="synthetic", show_default=True,
+              help="synthetic[:SEED] | ccpd:PATH | folder:PATH (plain `synthetic` is pinned to the profile seed: every seed sees the same plates)")
+@click.option("--profile", default="quick", show_default=True, help="quick | paper | test | path to a profile YAML")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present) | cpu | cuda[:N], on the node")
+@click.option("--ocr", default="ppocr", show_default=True, help="recognisers: ppocr, plate, paddleocr (comma-separated) or none")
+@click.option("--run-dir", type=click.Path(path_type=Path), default=None, help="sweep folder [runs/sweep-<data>-x<scale>-<profile>]")
+@click.option("--leaderboard-dir", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True)
+@click.option("--limit", type=int, default=None, help="use at most N plates of each split")
+@click.option("--hr-size", default=None, help="HR plate size WIDTHxHEIGHT [profile: 192x64]")
+@click.option("--crop", type=click.Choice(["perspective", "bbox"]), default=None, help="CCPD plate crop [profile: perspective]")
+@click.option("--strict", is_flag=True, help="stop at the first unparsable or unreadable data file")
+@click.option("--executor", type=click.Choice(["local", "slurm"]), default="slurm", show_default=True,
+              help="slurm: a Slurm job array through submitit; local: the same jobs as local processes")
+@click.option("--partition", default=None, help="Slurm partition (required with --executor slurm)")
+@click.option("--gpus", default=1, show_default=True, type=int, help="GPUs per job")
+@click.option("--cpus", default=None, type=int, help="CPUs per job [Slurm default]")
+@click.option("--mem", "mem_gb", default=None, type=float, help="memory per job in GB [Slurm default]")
+@click.option("--time", "time_min", default=240, show_default=True, type=int,
+              help="time limit per job in minutes; a job that reaches it checkpoints and is requeued")
+@click.option("--array-parallelism", default=None, type=int, help="at most this many jobs of the array at once (Slurm)")
+@click.option("--account", default=None, help="Slurm account")
+@click.option("--qos", default=None, help="Slurm QOS")
+@click.option("--constraint", default=None, help="Slurm constraint (e.g. a GPU type)")
+@click.option("--log-dir", type=click.Path(path_type=Path), default=None, help="submitit's job folder [RUN_DIR/submitit]")
+@click.option("--wait/--no-wait", default=None, help="wait for the jobs and write the leaderboard [local: wait; slurm: no wait]")
+@click.option("--deterministic", is_flag=True, help="deterministic GPU training in every job (as bench run --deterministic)")
+@click.option("--log", "log_to", default="none", show_default=True, metavar="LOGGER", help="tensorboard or none (as bench run --log)")
+def sweep(methods, seeds, scale, data, profile, device, ocr, run_dir, leaderboard_dir, limit, hr_size, crop, strict, executor, partition,
+          gpus, cpus, mem_gb, time_min, array_parallelism, account, qos, constraint, log_dir, wait, deterministic, log_to) -> None:
+    """Submit methods x seeds as a job array (submitit: Slurm or local); each job is resumable.
+    `bench report RUN_DIR` collects the seeds into one leaderboard (mean ± std over seeds)."""
+    from lpsr import registry
+    from lpsr.profile import load_profile
+    from bench.runner import RunPlan, check_not_file
+    from bench import sweep as sw
+
+    sw.require_submitit()
+    seed_list = sw.parse_seeds(seeds)
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be >= 1, got {limit}")
+    for value, option in ((gpus, "--gpus"), (time_min, "--time")):
+        if value < (0 if option == "--gpus" else 1):
+            raise UserError(f"{option} must be {'>= 0' if option == '--gpus' else '>= 1'}, got {value}")
+    check_not_file(Path(leaderboard_dir), "--leaderboard-dir")
+    names = registry.resolve(methods)
+    profile_name, prof = load_profile(profile)
+    data = sw.pinned_data(data, prof.seed)
+    if run_dir is None:
+        run_dir = Path("runs") / f"sweep-{data.split(':', 1)[0]}-x{scale}-{profile_name}"
+    check_not_file(Path(run_dir), "--run-dir")
+    if deterministic:  # the jobs inherit the submitting environment
+        from lpsr.train.loop import CUBLAS_DETERMINISTIC
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_DETERMINISTIC)
+    plan = RunPlan(methods=names, scale=scale, data=data, profile=profile, device=device, ocr=_parse_ocr(ocr), run_dir=Path(run_dir),
+                   strict=strict, limit=limit, hr_size=_parse_size(hr_size), crop=crop, deterministic=deterministic,
+                   log=_parse_log(log_to))
+    folder = Path(log_dir) if log_dir else Path(run_dir) / "submitit"
+    say = lambda message: console.print(message, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    ex = sw.make_executor(executor, folder / "%j", partition=partition, gpus=gpus, cpus=cpus, mem_gb=mem_gb, time_min=time_min,
+                          array_parallelism=array_parallelism, account=account, qos=qos, constraint=constraint,
+                          name=f"lpsr-{Path(run_dir).name}")
+    jobs, pairs, _runners = sw.submit(plan, seed_list, ex, say)
+    for line in sw.describe_submission(jobs, pairs, folder):
+        say(line)
+    if wait is None:
+        wait = executor == "local"
+    if not wait:
+        say(f"when they are done: bench report {run_dir}")
+        return
+    ends = sw.wait(jobs, pairs, say)
+    from bench.report.seeds import build_seeds
+
+    stem = Path(leaderboard_dir) / Path(run_dir).name
+    finished = [e for e in ends if e.get("status") != "failed"]
+    if finished:
+        md = build_seeds(Path(run_dir), stem, names, title=f"Leaderboard: {stem.name}")
+        console.print(md.read_text(), markup=False, soft_wrap=True)
+        console.print(f"leaderboard over seeds written to {md} (and .csv/.json/.html beside it)")
+    failed = [e for e in ends if e.get("status") == "failed"]
+    if failed:
+        crashed = False
+        for e in failed:
+            err = e.get("error") or {}
+            crashed = crashed or err.get("kind") not in ("user", "diverged")
+            err_console.print(f"error: [{e['method']} seed {e['seed']}] {' '.join(str(err.get('type')).split())}: "
+                              f"{' '.join(str(err.get('reason')).split())}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1 if crashed else 2)
 
 
 @cli.command(name="list")
@@ -176,6 +312,13 @@ def report(run_dir_arg: Path | None, run_dir: Path | None, methods: str | None, 
         raise UserError(f"bench report {run_dir}: not a directory; give a run directory written by `bench run`")
     names = registry.resolve(methods) if methods else None
     stem = out or Path("leaderboards") / Path(run_dir).name
+    from bench.report.seeds import build_seeds, is_sweep
+
+    if is_sweep(Path(run_dir)):  # a `bench sweep` folder: seed-<s>/ per seed -> mean ± std over seeds
+        md = build_seeds(Path(run_dir), stem, names, fingerprint=fingerprint, title=f"Leaderboard: {stem.name}")
+        console.print(md.read_text(), markup=False, soft_wrap=True)
+        console.print(f"leaderboard over seeds written to {md} (and .csv/.json/.html beside it)")
+        return
     md = build(Path(run_dir), stem, names, fingerprint=fingerprint, title=f"Leaderboard: {stem.name}", figures=not no_figures)
     console.print(md.read_text(), markup=False, soft_wrap=True)
     console.print(f"leaderboard written to {md} (and .csv/.json/.html beside it, figures in {md.parent / 'figures'})")
@@ -222,12 +365,31 @@ def check_method_cmd(name: str, steps: int) -> None:
     console.print(f"method '{name}' passed {len(results) - skipped} checks" + (f" ({skipped} not applicable)" if skipped else ""), markup=False)
 
 
+def _report_failures(failed, run_dir: Path) -> None:
+    """One ``error:`` line per failed method; exit 1 when one crashed, 2 when every failure is
+    one a user fixes (a setting, a file, a NaN loss)."""
+    crashed = False
+    for o in failed:
+        err = o.result.get("error") or {}
+        kind = err.get("kind")
+        if kind in ("user", "diverged"):
+            text = f"[{o.name}] {err.get('reason')}"
+        else:
+            crashed = True
+            log = f" (traceback in {Path(run_dir) / o.name / err['log']})" if err.get("log") else ""
+            text = f"[{o.name}] failed: {err.get('type')}: {err.get('reason')}{log}"
+        err_console.print(f"error: {' '.join(text.split())}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(1 if crashed else 2)
+
+
 def _on_sigterm(signum, frame) -> None:
     raise Terminated()
 
 
 def _interrupted(exc: BaseException) -> None:
-    if isinstance(exc, Terminated):
+    if getattr(exc, "checkpointed", False):  # lpsr.train.loop.TrainingInterrupted: names the checkpoint
+        err_console.print(str(exc), markup=False, soft_wrap=True)
+    if isinstance(exc, Terminated) or getattr(exc, "signum", None) == signal.SIGTERM:
         err_console.print(f"terminated (SIGTERM): {INTERRUPTED.split(': ', 1)[1]}", markup=False, soft_wrap=True)
         sys.exit(143)
     err_console.print(INTERRUPTED, markup=False, soft_wrap=True)

@@ -74,13 +74,43 @@ class RunPlan:
     hr_size: tuple[int, int] | None = None
     crop: str | None = None
     seed: int | None = None
+    #: ``process``: each method trains and evaluates in its own spawned process (a crash,
+    #: an out-of-memory kill or a NaN is a failed row; bench/isolation.py); ``none``: in this one
+    isolation: str = "process"
+    #: ``--deterministic``: deterministic algorithms, cudnn.benchmark off (lpsr.train.loop.device_settings)
+    deterministic: bool = False
+    #: ``--log``: experiment loggers besides train.jsonl (``tensorboard``: <method>/tb/)
+    log: tuple[str, ...] = ()
 
 
 @dataclass
 class MethodOutcome:
     name: str
-    status: str  # trained | loaded | evaluated | cached
+    status: str  # trained | loaded | evaluated | cached | failed
     result: dict[str, Any]
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+
+def _dist_enabled() -> bool:
+    try:
+        from lpsr.train.ddp import distributed_context
+
+        return distributed_context().enabled
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def _writes_results() -> bool:
+    """Rank 0 (or a single process) writes result files."""
+    try:
+        from lpsr.train.ddp import distributed_context
+
+        return distributed_context().is_main
+    except ImportError:  # pragma: no cover
+        return True
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -382,12 +412,74 @@ class Runner:
     # -- what a rerun keeps, re-evaluates or moves aside --------------------------------
     #: what training leaves in a method's folder (kept when only the evaluation changed)
     TRAINING_OUTPUTS = ("ckpt", "train.jsonl", "config.yaml")
+    #: earlier outputs kept aside: superseded results, records of failed attempts
+    KEPT_ASIDE = ("superseded", "failures")
 
     def _outputs(self, mdir: Path) -> list[str]:
-        """Everything in a method's folder except earlier superseded results and hidden files."""
+        """Everything in a method's folder except earlier superseded results, failed attempts and hidden files."""
         if not mdir.is_dir():
             return []
-        return sorted(p.name for p in mdir.iterdir() if p.name != "superseded" and not p.name.startswith("."))
+        return sorted(p.name for p in mdir.iterdir() if p.name not in self.KEPT_ASIDE and not p.name.startswith("."))
+
+    # -- failures: a failed row instead of the end of the run ------------------------------
+    FAILURE_LOG = "failure.log"
+
+    def record_failure(self, method: Method, info: dict[str, Any]) -> MethodOutcome:
+        """Write ``result.json`` with ``status: failed`` (exception type, one-line reason) and a
+        crash's traceback in ``failure.log``; the run goes on with the next method."""
+        cfg = self.resolved_config(method)
+        train_key, eval_key = training_key(cfg), evaluation_key(cfg)
+        mdir = self.run_dir / method.name
+        error = {"type": info.get("type"), "reason": info.get("reason"), "kind": info.get("kind", "crash"),
+                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "log": None}
+        result = {
+            "method": method.name, "source": method.source, "origin": cfg["origin"], "status": "failed",
+            "config_hash": config_hash({"train_key": train_key, "eval_key": eval_key}), "train_key": train_key, "eval_key": eval_key,
+            "scale": method.scale, "data": cfg["data"], "eval": cfg["eval"], "ocr": cfg["ocr"], "profile": self.profile_name,
+            "device": str(self.device), "commit": self.commit, "seed": self.seed, "torch": str(torch.__version__), "error": error,
+        }
+        if _writes_results():
+            mdir.mkdir(parents=True, exist_ok=True)
+            if info.get("traceback"):
+                write_text(mdir / self.FAILURE_LOG, str(info["traceback"]))
+                error["log"] = self.FAILURE_LOG
+            write_json(mdir / "result.json", result)
+        where = f" (traceback in {mdir / self.FAILURE_LOG})" if error["log"] else ""
+        self.report(f"[{method.name}] FAILED: {error['type']}: {error['reason']}{where}; going on with the other methods")
+        return MethodOutcome(method.name, "failed", result)
+
+    def _set_failed_attempt_aside(self, method: Method, old: dict[str, Any]) -> None:
+        """A rerun tries a failed method again: its failure record goes to ``failures/<time>/``
+        and training resumes from the last checkpoint when there is one."""
+        mdir = self.run_dir / method.name
+        dest = mdir / "failures" / time.strftime("%Y%m%d-%H%M%S")
+        n = 1
+        while dest.exists():
+            n += 1
+            dest = dest.with_name(f"{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+        dest.mkdir(parents=True)
+        for name in ("result.json", self.FAILURE_LOG):
+            if (mdir / name).exists():
+                os.replace(mdir / name, dest / name)
+        err = old.get("error") if isinstance(old.get("error"), dict) else {}
+        self.report(f"[{method.name}] the previous attempt failed ({err.get('type')}: {err.get('reason')}); trying again "
+                    f"(record kept in {dest})")
+
+    def _run_one(self, method: Method) -> MethodOutcome:
+        """One method, in its own process (``isolation: process``) or in this one; a failure
+        is recorded as a failed row either way.  A stop (Ctrl-C, SIGTERM) propagates."""
+        from bench.isolation import describe_exception, run_isolated, use_processes
+
+        if use_processes(self.plan.isolation):
+            return run_isolated(self, method)
+        try:
+            return self.run_method(method)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed row, the run goes on
+            if not isinstance(exc, UserError) and _dist_enabled():
+                raise  # under torchrun the other ranks wait for this one: stop them all
+            return self.record_failure(method, describe_exception(exc))
 
     def _plates_complete(self, mdir: Path) -> bool:
         """plates.csv is there and has one row per test plate (not truncated)."""
@@ -464,6 +556,8 @@ class Runner:
             old = read_json_or_none(result_path)
             if not isinstance(old, dict):
                 self.report(f"[{method.name}] {result_path} is unreadable (corrupt); it will be recomputed")
+            elif old.get("status") == "failed":
+                self._set_failed_attempt_aside(method, old)
             elif old.get("config_hash") == chash and self._plates_complete(mdir):
                 self.report(f"[{method.name}] results for config {chash} already in {mdir}: skipped")
                 return MethodOutcome(method.name, "cached", old)
@@ -499,8 +593,12 @@ class Runner:
             settings = self.train_settings[method.name]
             bar = self._bar(f"train {method.name}", settings.iterations)
             t0 = time.perf_counter()
+            if _dist_enabled():
+                from lpsr.train import ddp
+
+                ddp.broadcast_object(method.name)  # the other ranks join this training (_follow)
             res = train(method, model, self.splits.train, self.splits.val, settings, mdir, self.device, self.seed,
-                        lambda it, _total, _logs: bar(it))
+                        lambda it, _total, _logs: bar(it), deterministic=self.plan.deterministic, log=tuple(self.plan.log))
             load_weights(model, mdir / "ckpt" / "best.safetensors", flag="best checkpoint")
             status = "trained"
             train_info = {
@@ -588,6 +686,12 @@ class Runner:
                             "images": "hr_test.npz"})
 
     def run(self) -> list[MethodOutcome]:
+        if _dist_enabled():  # torchrun: every rank trains each method data-parallel, in-process
+            from lpsr.train import ddp
+
+            ddp.init_distributed(self.device)
+            if not _writes_results():
+                return self._follow()  # ranks > 0 write nothing: no lock, results or leaderboard
         with RunLock(self.run_dir, self.report):
             stray = remove_stray_temps(self.run_dir)
             if stray:
@@ -598,6 +702,43 @@ class Runner:
                 + (f" ({describe_skipped(self.skipped)})" if self.skipped else "")
                 + f"; profile {self.profile_name}; device {self.device}; run dir {self.run_dir}"
             )
-            outcomes = [self.run_method(m) for m in self.methods]
+            outcomes = [self._run_one(m) for m in self.methods]
             self.run_reference()
+        if _dist_enabled():
+            from lpsr.train import ddp
+
+            ddp.broadcast_object(None)  # releases the other ranks (_follow)
         return outcomes
+
+    def _follow(self) -> list[MethodOutcome]:
+        """A torchrun rank > 0: join the training of each method rank 0 names (run_method
+        broadcasts it right before training), until rank 0 sends ``None``.  Writes nothing."""
+        from lpsr.train import ddp
+
+        by_name = {m.name: m for m in self.methods}
+        while True:
+            name = ddp.broadcast_object(None)
+            if name is None:
+                return []
+            method = by_name[name]
+            torch.manual_seed(self.seed)  # as rank 0 (DDP also broadcasts rank 0's weights)
+            model = method.build()
+            try:
+                train(method, model, self.splits.train, self.splits.val, self.train_settings[name], self.run_dir / name,
+                      self.device, self.seed, deterministic=self.plan.deterministic, log=tuple(self.plan.log))
+            except UserError:
+                continue  # the loop's checks are collective: rank 0 met the same error and records the failed row
+
+    def run_single(self, name: str) -> MethodOutcome:
+        """One method under a lock on its own folder only: the jobs of a sweep (bench/sweep.py)
+        run the methods of one seed folder side by side.  The HR reference is written by the
+        submitting process."""
+        method = next((m for m in self.methods if m.name == name), None)
+        if method is None:
+            raise UserError(f"method '{name}' is not part of this run ({', '.join(m.name for m in self.methods)})")
+        mdir = self.run_dir / name
+        with RunLock(mdir, self.report):
+            stray = remove_stray_temps(mdir)
+            if stray:
+                self.report(f"removed {len(stray)} stray temporary file(s) left by an interrupted write in {mdir}")
+            return self._run_one(method)

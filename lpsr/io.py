@@ -33,7 +33,7 @@ def default_file_mode() -> int:
     return 0o666 & ~_umask()
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make a rename durable (POSIX); a no-op where folders cannot be opened."""
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -62,7 +62,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except OSError as exc:
         if exc.errno in DISK_FULL:
             raise DiskFullError(os_error_message(OSError(exc.errno, exc.strerror, str(target)))) from None

@@ -25,16 +25,16 @@ name.  Built-in methods live in ``methods/<name>.py`` with defaults in
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictBool, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, ValidationError
 from torch import nn
 
 from lpsr.config import ConfigError
 from lpsr.errors import UserError
+from lpsr.settings_model import Float, one_line  # noqa: F401  (Float: re-exported for methods)
 
 
 class MethodError(UserError):
@@ -46,23 +46,8 @@ class MethodSettingsError(ConfigError, MethodError):
 
 
 # ------------------------------------------------------------------ typed settings
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-
-
-def _number(value: Any) -> Any:
-    """Floats accept ints and plain-number strings (PyYAML reads ``1e-4`` as a string),
-    never booleans."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
-    if isinstance(value, str) and _NUMBER.match(value.strip()):
-        return float(value)
-    if isinstance(value, int):
-        return float(value)
-    return value
-
-
-#: a float setting (see :func:`_number`); ``Int`` and ``Bool`` are strict (no 4.7, no "yes")
-Float = Annotated[float, BeforeValidator(_number)]
+#: ``Float`` (lpsr.settings_model) also takes YAML's ``1e-4``; ``Int`` and ``Bool`` are strict
+#: (no 4.7, no "yes")
 Int = StrictInt
 Bool = StrictBool
 
@@ -78,55 +63,9 @@ class MethodSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-_MESSAGES = {
-    "extra_forbidden": "unknown setting",
-    "int_type": "expected an integer",
-    "float_type": "expected a number",
-    "bool_type": "expected true or false",
-    "string_type": "expected a string",
-    "list_type": "expected a list",
-    "dict_type": "expected a mapping",
-    "model_type": "expected a mapping",
-    "literal_error": None,  # pydantic's own: "Input should be 'a' or 'b'"
-    "missing": "required",
-}
-
-
 def settings_error(exc: ValidationError, where: str, model: type[BaseModel]) -> MethodSettingsError:
     """The first validation error as one line: ``{where}: {key.path}: {what}``."""
-    errors = [{**e, "loc": _clean_loc(e["loc"])} for e in exc.errors()]
-    err = errors[0]
-    if len(errors) > 1 and err["type"] == "literal_error" and not isinstance(err.get("input"), str):
-        # a union such as ``"learnable" | {pixel, con}`` given a mapping: report the mapping's error
-        err = next((e for e in errors[1:] if len(e["loc"]) > len(err["loc"])), err)
-    path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        known = _known_keys(model, err["loc"][:-1])
-        return MethodSettingsError(f"{where}: {path}: unknown setting; known: {', '.join(known)}")
-    what = _MESSAGES.get(kind) or err["msg"].removeprefix("Value error, ")
-    got = repr(err.get("input"))
-    got = got if len(got) <= 80 else got[:77] + "..."
-    return MethodSettingsError(f"{where}: {path}: {what} (got {got})")
-
-
-def _clean_loc(loc: tuple) -> tuple:
-    """Drop pydantic's union-branch tags (``literal['x']``, model class names) from a path."""
-    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p[:1].isupper())))
-
-
-def _known_keys(model: type[BaseModel], parent: tuple) -> list[str]:
-    current: Any = model
-    for part in parent:
-        field_info = getattr(current, "model_fields", {}).get(part)
-        if field_info is None:
-            return []
-        ann = field_info.annotation
-        candidates = [ann, *getattr(ann, "__args__", ())]
-        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if current is None:
-            return []
-    return sorted(current.model_fields)
+    return MethodSettingsError(one_line(exc, where, model))
 
 
 @dataclass
@@ -137,8 +76,12 @@ class Batch:
     hr: torch.Tensor
     texts: list[str] = field(default_factory=list)
 
-    def to(self, device: torch.device | str) -> "Batch":
-        return Batch(self.lr.to(device), self.hr.to(device), self.texts)
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
+        return Batch(self.lr.to(device, non_blocking=non_blocking), self.hr.to(device, non_blocking=non_blocking), self.texts)
+
+    def pin_memory(self) -> "Batch":
+        """Page-locked copies (DataLoader ``pin_memory=True``), for non-blocking GPU copies."""
+        return Batch(self.lr.pin_memory(), self.hr.pin_memory(), self.texts)
 
 
 class TrainRecipe(nn.Module):
@@ -164,17 +107,20 @@ class TrainRecipe(nn.Module):
             return nn.functional.l1_loss(sr, hr)
         return nn.functional.mse_loss(sr, hr)
 
-    def loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """Generator loss and the scalars worth logging."""
+    def loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
+        """Generator loss and the scalars worth logging.
+
+        Log values are DETACHED TENSORS (or plain floats): the loop reads them at log
+        intervals only, so a step never waits for the GPU (``float(t)`` here would)."""
         value = self.pixel_loss(sr, batch.hr)
-        return value * self.loss_scale, {"loss": float(value.detach())}
+        return value * self.loss_scale, {"loss": value.detach()}
 
     def discriminator(self) -> nn.Module | None:
         """A network trained adversarially with its own optimiser, or ``None``."""
         return None
 
-    def discriminator_loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, float]] | None:
-        """Discriminator loss on detached SR, or ``None`` when no D step is due."""
+    def discriminator_loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]] | None:
+        """Discriminator loss on detached SR, or ``None`` when no D step is due (logs as in :meth:`loss`)."""
         return None
 
     def generator_parameters(self) -> list[nn.Parameter]:

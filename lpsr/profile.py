@@ -21,6 +21,7 @@ from typing import Any, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lpsr.config import ConfigError, configs_dir, deep_merge, read_yaml
+from lpsr.settings_model import one_line, shown_key
 
 SEED_MAX = 2**32 - 1
 HR_SIDE_MIN, HR_SIDE_MAX = 8, 1024
@@ -71,10 +72,15 @@ class Profile(_Block):
     train: dict[str, Any] = {}
     eval: EvalSettings = EvalSettings()
     per_method: dict[str, dict[str, Any]] = {}
+    #: whether each method's published recipe (its YAML's ``train:``) applies; ``false`` in
+    #: the paper profile, which imposes the paper's one protocol on every method
+    method_recipes: bool = True
 
     def train_block(self, method: str, method_train: dict[str, Any] | None = None) -> dict[str, Any]:
-        """profile ``train`` <- the method YAML's ``train`` <- this profile's ``per_method`` block."""
-        return deep_merge(deep_merge(dict(self.train), dict(method_train or {})), dict(self.per_method.get(method, {})))
+        """profile ``train`` <- the method YAML's ``train`` (when ``method_recipes``) <- this
+        profile's ``per_method`` block."""
+        recipe = dict(method_train or {}) if self.method_recipes else {}
+        return deep_merge(deep_merge(dict(self.train), recipe), dict(self.per_method.get(method, {})))
 
 
 def check_hr_sides(w: int, h: int, what: str = "--hr-size") -> None:
@@ -84,61 +90,6 @@ def check_hr_sides(w: int, h: int, what: str = "--hr-size") -> None:
             raise ValueError(
                 f"{what + ' ' if what else ''}{w}x{h}: each side must be {HR_SIDE_MIN}..{HR_SIDE_MAX} px (default 192x64)"
             )
-
-
-_TYPE_WORDS = {
-    "int_type": "expected an integer",
-    "int_from_float": "expected an integer",
-    "float_type": "expected a number",
-    "bool_type": "expected true or false",
-    "string_type": "expected a string",
-    "dict_type": "expected a mapping",
-    "model_type": "expected a mapping",
-    "model_attributes_type": "expected a mapping",
-    "list_type": "expected a list",
-    "tuple_type": "expected a list [width, height]",
-}
-_FIELDS = {
-    (): list(Profile.model_fields),
-    ("data",): list(DataSettings.model_fields),
-    ("data", "synthetic"): list(SyntheticSizes.model_fields),
-    ("eval",): list(EvalSettings.model_fields),
-}
-
-
-def _shown(key: Any) -> str:
-    """A key as it can be printed on one line (repr for anything odd)."""
-    text = str(key)
-    return text if text.isprintable() and text.strip() == text and text else repr(text)
-
-
-def _one_line(exc: ValidationError, where: str) -> str:
-    err = exc.errors(include_url=False)[0]
-    loc = tuple(_shown(p) for p in err["loc"])
-    path = ".".join(loc)
-    if err["type"] == "extra_forbidden":
-        key = loc[-1]
-        known = _FIELDS.get(loc[:-1], [])
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        block = ".".join(loc[:-1]) or "top level"
-        return f"{where}: {path}: unknown key '{key}'{hint}; known at {block}: {', '.join(known)}"
-    ctx = err.get("ctx") or {}
-    words = _TYPE_WORDS.get(err["type"])
-    if err["type"] in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        bound = {"greater_than_equal": ">= {ge}", "greater_than": "> {gt}", "less_than_equal": "<= {le}", "less_than": "< {lt}"}[err["type"]]
-        words = "must be " + bound.format(**ctx)
-    if words is None and err["type"] == "literal_error":
-        words = f"expected one of {ctx.get('expected', '?')}"
-    if err["type"] == "value_error":
-        return f"{where}: {path}: {ctx.get('error', err['msg'])}"
-    if words is None:
-        words = str(err["msg"]).rstrip(".")
-    got = err.get("input")
-    shown = repr(got)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return f"{where}: {path}: {words}, got {shown}"
 
 
 def validate_profile(raw: Any, where: str = "profile", known_methods: Iterable[str] | None = None) -> Profile:
@@ -167,7 +118,7 @@ def _validate_profile(raw: Any, where: str, known_methods: Iterable[str] | None)
     try:
         profile = Profile(**raw)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc, where)) from None
+        raise ConfigError(one_line(exc, where, Profile)) from None
     # train and per_method go through the engine's own typed settings
     TrainSettings.from_dict(profile.train, where=f"{where}: train")
     if profile.per_method:
@@ -180,7 +131,7 @@ def _validate_profile(raw: Any, where: str, known_methods: Iterable[str] | None)
             if name not in known:
                 close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise ConfigError(f"{where}: per_method.{_shown(name)}: no method named {name!r}{hint}; `bench list` shows the methods")
+                raise ConfigError(f"{where}: per_method.{shown_key(name)}: no method named {name!r}{hint}; `bench list` shows the methods")
             TrainSettings.from_dict(deep_merge(dict(profile.train), block), where=f"{where}: per_method.{name}")
     return profile
 

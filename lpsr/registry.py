@@ -1,10 +1,11 @@
-"""Find methods by name: built-ins from the ``methods`` package, plug-ins by entry point,
-variants from YAML files with ``base:`` in ``configs/methods``.
+"""Find methods by name: modules of method packages, plug-ins by entry point, variants
+from YAML files with ``base:`` in ``configs/methods``.
 
-Built-ins: every module in the ``methods`` package that defines a :class:`Method` subclass
-with a non-empty ``name`` (modules are imported by name, never found by scanning for
-suffixes).  Third-party packages register ``name = "pkg.module:Class"`` under the
-entry-point group ``lpsr.methods``; a plug-in may not shadow a built-in.
+Method packages: every module of a package registered under the entry-point group
+``lpsr.method_packages`` that defines a :class:`Method` subclass with a non-empty ``name``
+(this distribution registers ``methods``, the built-ins; ``lpsr`` never imports it by
+name).  Third-party packages register ``name = "pkg.module:Class"`` under the entry-point
+group ``lpsr.methods``; a plug-in may not shadow a built-in.
 """
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ from lpsr.config import configs_dir, deep_merge, method_yamls, strip_meta
 from lpsr.method import Method, MethodError
 
 ENTRY_POINT_GROUP = "lpsr.methods"
+#: packages whose every module may define methods (``methods`` for this distribution)
+PACKAGE_GROUP = "lpsr.method_packages"
+DISTRIBUTION = "lpsr-bench"
 
 
 class UnknownMethodError(MethodError):
@@ -72,29 +76,31 @@ class Entry:
         return dict(self.defaults.get("train") or {})
 
 
-def _builtin_classes() -> dict[str, type[Method]]:
-    """Method classes of the ``methods`` package the distribution ships (installed from the
-    wheel, or the checkout in an editable install); none when it is not installed."""
-    try:
-        import methods
-    except ModuleNotFoundError as exc:
-        if exc.name != "methods":
-            raise
-        return {}
-
-    out: dict[str, type[Method]] = {}
-    for info in pkgutil.iter_modules(methods.__path__):
-        if info.name.startswith("_"):
-            continue
+def _package_classes() -> dict[str, tuple[type[Method], str]]:
+    """Method classes of every module in the packages registered under the entry-point
+    group ``lpsr.method_packages`` (this distribution registers its ``methods`` package
+    there), so ``lpsr`` itself never imports a particular method package, and a new module
+    that ``bench add-method`` writes into one is found without reinstalling."""
+    out: dict[str, tuple[type[Method], str]] = {}
+    for ep in entry_points(group=PACKAGE_GROUP):
+        dist = getattr(ep, "dist", None)
+        origin = "built-in" if dist is not None and dist.name == DISTRIBUTION else f"plugin:{dist.name if dist else ep.value}"
         try:
-            module = importlib.import_module(f"methods.{info.name}")
-        except Exception as exc:  # a user's new method with a mistake: name it, no traceback
-            where = getattr(exc, "filename", None) or f"methods/{info.name}.py"
-            line = f" line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
-            raise MethodError(f"{where}{line}: method module methods.{info.name} failed to import: {type(exc).__name__}: {exc}") from None
-        for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, Method) and obj.name and obj.__module__ == module.__name__:
-                out[obj.name] = obj
+            package = importlib.import_module(ep.value)
+        except Exception as exc:
+            raise MethodError(f"entry point '{ep.name}' ({ep.value}) in group {PACKAGE_GROUP} failed to import: {exc}") from None
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name.startswith("_"):
+                continue
+            try:
+                module = importlib.import_module(f"{ep.value}.{info.name}")
+            except Exception as exc:  # a user's new method with a mistake: name it, no traceback
+                where = getattr(exc, "filename", None) or f"{ep.value.replace('.', '/')}/{info.name}.py"
+                line = f" line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
+                raise MethodError(f"{where}{line}: method module {ep.value}.{info.name} failed to import: {type(exc).__name__}: {exc}") from None
+            for obj in vars(module).values():
+                if isinstance(obj, type) and issubclass(obj, Method) and obj.name and obj.__module__ == module.__name__:
+                    out.setdefault(obj.name, (obj, origin))
     return out
 
 
@@ -118,7 +124,7 @@ def _plugin_classes(taken: set[str]) -> dict[str, tuple[type[Method], str]]:
 @lru_cache(maxsize=1)
 def discover() -> dict[str, Entry]:
     yamls = method_yamls()
-    classes = {n: (c, "built-in") for n, c in _builtin_classes().items()}
+    classes = _package_classes()
     classes.update(_plugin_classes(set(classes)))
     table: dict[str, Entry] = {}
     for name, (cls, origin) in classes.items():

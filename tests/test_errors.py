@@ -101,7 +101,7 @@ RUN_CASES = {
     "data-synthetic-bad-seed": (["--data", "synthetic:x"], "synthetic seed 'x' in data spec 'synthetic:x' is not an integer"),
     "run-dir-is-file": (lambda t: ["--run-dir", a_file(t)], "is a file; pass a folder path"),
     "leaderboard-dir-is-file": (lambda t: ["--leaderboard-dir", a_file(t)], "--leaderboard-dir"),
-    "unknown-option": (["--bogus"], "No such option '--bogus'. (see `bench run --help`)"),
+    "unknown-option": (["--bogus"], "No such option '--bogus'."),
     # profile contents
     "profile-typo-block": (lambda t: ["--profile", profile_file(t, trian={"iterations": 5})], "p.yaml: trian: unknown key 'trian' (did you mean 'train'?)"),
     "profile-typo-eval": (lambda t: ["--profile", profile_file(t, evall={"crop_border": 4})], "p.yaml: evall: unknown key 'evall' (did you mean 'eval'?)"),
@@ -179,8 +179,9 @@ def test_disk_full_is_one_line_and_leaves_nothing_half_written(tmp_path, capsys,
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
+    # --isolation none: the patched fsync exists in this process only
     code, out, err = run_main(capsys, "run", "--methods", "bicubic", "--profile", "test", "--ocr", "none",
-                              "--run-dir", str(run_dir), "--leaderboard-dir", str(tmp_path / "lb"))
+                              "--run-dir", str(run_dir), "--leaderboard-dir", str(tmp_path / "lb"), "--isolation", "none")
     monkeypatch.setattr(os, "fsync", real_fsync)
     lines = [l for l in err.strip().splitlines() if l.strip()]
     assert code == 2 and len(lines) == 1, err

@@ -50,15 +50,15 @@ def test_every_builtin_declares_a_strict_settings_model(fresh_registry):
 @pytest.mark.parametrize(
     "name, text, path",
     [
-        ("esrgan.yaml", "blcoks: 3\n", "blcoks: unknown setting"),
+        ("esrgan.yaml", "blcoks: 3\n", "blcoks: unknown key 'blcoks' (did you mean 'blocks'?)"),
         ("esrgan.yaml", "blocks: 4.7\n", "blocks: expected an integer"),
         ("esrgan.yaml", "blocks: true\n", "blocks: expected an integer"),
         ("tbsrn.yaml", "stn: yes please\n", "stn: expected true or false"),
-        ("msrn.yaml", "channels: 64\npixel_loss: l3\n", "pixel_loss: Input should be 'l1' or 'mse'"),
-        ("pecl.yaml", "net: {channels: 64, widht: 3}\n", "net.widht: unknown setting; known: alpha, blocks"),
+        ("msrn.yaml", "channels: 64\npixel_loss: l3\n", "pixel_loss: expected one of 'l1' or 'mse', got 'l3'"),
+        ("pecl.yaml", "net: {channels: 64, widht: 3}\n", "net.widht: unknown key 'widht'; known: channels, blocks"),
         ("pecl.yaml", "weights: {pixel: 1.0}\n", "weights.con: required"),
         ("swinir.yaml", "depths: six\n", "depths: expected a list"),
-        ("bicubic.yaml", "kernal: pil\n", "kernal: unknown setting; known: kernel"),
+        ("bicubic.yaml", "kernal: pil\n", "kernal: unknown key 'kernal' (did you mean 'kernel'?); known: kernel"),
     ],
 )
 def test_yaml_typos_name_the_file_and_the_key_path(tmp_path, monkeypatch, fresh_registry, name, text, path):
@@ -74,16 +74,16 @@ def test_yaml_typos_name_the_file_and_the_key_path(tmp_path, monkeypatch, fresh_
 
 def test_variant_yaml_typo_names_the_variant_file(tmp_path, monkeypatch, fresh_registry):
     _configs_with(tmp_path, monkeypatch, {"pecl-typo.yaml": "base: pecl\nembeding_dim: 64\n"})
-    with pytest.raises(ConfigError, match=r"methods/pecl-typo\.yaml \(variant of pecl\): embeding_dim: unknown setting"):
+    with pytest.raises(ConfigError, match=r"methods/pecl-typo\.yaml \(variant of pecl\): embeding_dim: unknown key 'embeding_dim'"):
         fresh_registry.get("pecl-typo").create(8)
 
 
 def test_override_typos_are_named_as_overrides_of_the_yaml(fresh_registry):
-    with pytest.raises(ConfigError, match=r"overrides of configs/methods/tbsrn\.yaml: text_los: unknown setting"):
+    with pytest.raises(ConfigError, match=r"overrides of configs/methods/tbsrn\.yaml: text_los: unknown key 'text_los'"):
         fresh_registry.get("tbsrn").create(8, {"text_los": "none"})
-    with pytest.raises(ConfigError, match=r"overrides of .*pecl\.yaml: net\.blocks: expected an integer \(got '7'\)"):
+    with pytest.raises(ConfigError, match=r"overrides of .*pecl\.yaml: net\.blocks: expected an integer, got '7'"):
         fresh_registry.get("pecl").create(8, {"net": {"blocks": "7"}})
-    with pytest.raises(ConfigError, match="embedding_dim: Input should be 64, 128, 256 or 512"):
+    with pytest.raises(ConfigError, match="embedding_dim: expected one of 64, 128, 256 or 512, got 100"):
         fresh_registry.get("pecl").create(8, {"embedding_dim": 100})
 
 
@@ -172,3 +172,17 @@ def test_published_recipes_are_valid_train_blocks(fresh_registry):
     assert recipes["esrgan"]["betas"] == [0.9, 0.99] and recipes["esrgan"]["lr_d"] == 1e-4
     assert recipes["msrn"]["lr"] == 1e-4 and "schedule" not in recipes["msrn"]  # budget-dependent: per profile
     assert fresh_registry.get("tbsrn").create(8).settings.loss_scale == 100.0
+
+
+def test_paper_profile_imposes_its_protocol_and_study_profiles_keep_the_recipes(fresh_registry):
+    """`paper` sets method_recipes: false (every method gets the paper's Adam 1e-4, cosine,
+    batch 128); `quick` layers each method's published recipe over the profile."""
+    from lpsr.profile import load_profile
+
+    tbsrn = fresh_registry.get("tbsrn").train_overrides
+    _, paper = load_profile("paper")
+    block = TrainSettings.from_dict(paper.train_block("tbsrn", tbsrn))
+    assert block.lr == 1e-4 and block.batch_size == 128 and list(block.betas) == [0.9, 0.999] and block.grad_clip == 0
+    _, quick = load_profile("quick")
+    block = TrainSettings.from_dict(quick.train_block("tbsrn", tbsrn))
+    assert list(block.betas) == [0.5, 0.999] and block.grad_clip == 0.25

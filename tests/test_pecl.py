@@ -346,9 +346,9 @@ def test_ablation_group_is_the_papers_grid():
 
 
 def test_bad_settings_give_one_line_errors():
-    with pytest.raises(MethodError, match="unknown setting"):
+    with pytest.raises(MethodError, match="unknown key"):
         registry.get("pecl").create(8, {"distnace": "euclidean"})
-    with pytest.raises(MethodError, match=r"net\.width: unknown setting"):
+    with pytest.raises(MethodError, match=r"net\.width: unknown key"):
         registry.get("pecl").create(8, {"net": {"width": 3}})
     with pytest.raises(MethodError, match="power-of-two"):
         registry.get("pecl").create(3)

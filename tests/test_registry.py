@@ -58,6 +58,37 @@ def test_entry_point_plugin_is_discovered(tmp_path, monkeypatch, fresh_registry)
     sys.modules.pop("lpsr_demo_plugin", None)
 
 
+def test_method_packages_come_from_entry_points_not_from_lpsr(tmp_path, monkeypatch, fresh_registry):
+    """Built-ins are found through the ``lpsr.method_packages`` entry point this distribution
+    registers (``lpsr`` never imports ``methods`` by name); another distribution can
+    register a whole package the same way, and a module added to it is found at once."""
+    assert fresh_registry.get("pecl").origin == "built-in"
+    pkg = tmp_path / "lpsr_demo_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "first.py").write_text(textwrap.dedent('''
+        from torch import nn
+        from lpsr.method import Method
+
+        class First(Method):
+            name = "demo-first"
+            def build(self):
+                return nn.Sequential(nn.Upsample(scale_factor=self.scale), nn.Conv2d(3, 3, 1))
+    '''))
+    dist = tmp_path / "lpsr_demo_pkg-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lpsr-demo-pkg\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[lpsr.method_packages]\ndemo = lpsr_demo_pkg\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fresh_registry.discover.cache_clear()
+    assert fresh_registry.get("demo-first").origin == "plugin:lpsr-demo-pkg"
+    (pkg / "second.py").write_text((pkg / "first.py").read_text().replace("First", "Second").replace("demo-first", "demo-second"))
+    fresh_registry.discover.cache_clear()
+    assert fresh_registry.get("demo-second").create(2).param_count() == 12
+    for mod in ("lpsr_demo_pkg", "lpsr_demo_pkg.first", "lpsr_demo_pkg.second"):
+        sys.modules.pop(mod, None)
+
+
 def test_broken_plugin_names_itself(tmp_path, monkeypatch, fresh_registry):
     dist = tmp_path / "broken-1.0.dist-info"
     dist.mkdir()

@@ -7,12 +7,11 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from bench.cli import cli, main
+from bench.cli import cli
 from lpsr.metrics.text import char_accuracy, exact_match
 from lpsr.ocr.base import Recognizer
 
@@ -45,8 +44,10 @@ def fake_run(tmp_path_factory):
     mp.setattr(ocr_registry, "get_recognizer", lambda name, *a, **k: FakeReader() if name == "fake" else real_get(name, *a, **k))
     score_ocr._recogniser.cache_clear()
     out = tmp_path_factory.mktemp("fake")
+    # --isolation none: the fake recogniser is patched into this process only (a method's own
+    # process would not see it)
     res = CliRunner().invoke(cli, ["run", "--methods", "bicubic,tiny", "--scale", "8", "--profile", "test", "--ocr", "fake",
-                                   "--run-dir", str(out / "runs"), "--leaderboard-dir", str(out / "lb")])
+                                   "--run-dir", str(out / "runs"), "--leaderboard-dir", str(out / "lb"), "--isolation", "none"])
     mp.undo()
     score_ocr._recogniser.cache_clear()
     assert res.exit_code == 0, res.output + repr(res.exception)

@@ -21,7 +21,7 @@ def test_defaults_come_from_the_model_and_round_trip():
     [
         ({"iterations": 4.7}, r"^profile p.yaml: train.iterations: expected an integer, got 4.7$"),
         ({"iterations": True}, r"^profile p.yaml: train.iterations: expected an integer, got True$"),
-        ({"itterations": 5}, r"^profile p.yaml: train.itterations: unknown training setting 'itterations' \(did you mean 'iterations'\?\)"),
+        ({"itterations": 5}, r"^profile p.yaml: train.itterations: unknown key 'itterations' \(did you mean 'iterations'\?\)"),
         ({"lr": "fast"}, r"train.lr: expected a number, got 'fast'"),
         ({"lr": True}, r"train.lr: expected a number, got True"),
         ({"batch_size": 0}, r"train.batch_size: must be >= 1, got 0"),

@@ -300,7 +300,6 @@ def _read_line(name: str, text: str, truth: str) -> list[tuple[str, str]]:
 
 def qualitative_grid(run_dir: Path, results, reference, ocr: list[str], path: Path) -> tuple[bool, str]:
     """The grid; returns (made?, the rule or the reason it was not made)."""
-    import torch
     import torch.nn.functional as F
 
     from lpsr.evaluate import load_images

@@ -18,6 +18,7 @@ th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}
 th{background:#f2f2f2;cursor:pointer;user-select:none}th:first-child,td:first-child{text-align:left}
 th.sorted-asc::after{content:" \\25B2"}th.sorted-desc::after{content:" \\25BC"}
 tr.reference td{background:#f7f7ff;font-style:italic}
+tr.failed td{background:#fdecea;color:#8a1c1c;text-align:left}
 td.best{font-weight:bold;background:#e6f4ea}td.second{font-style:italic;background:#f4f9f5}
 .ci{color:#666;font-size:11px}.mark{color:#b35900}
 ul.prov li{margin:2px 0;font-size:13px}
@@ -78,8 +79,9 @@ def _table(table_id: str, head: list[str], body: list[str]) -> str:
 
 
 def write_html(path: Path, title: str, prov: dict[str, Any], prov_lines: list[str], rows, cols, ocr: list[str], batch_note: str,
-               best_of: dict[str, str], figures: list[tuple[str, str, Path]], notes: list[str]) -> None:
-    from bench.report.leaderboard import NOT_SIG, SEEN, _cost_text, _train_text, cost_values
+               best_of: dict[str, str], figures: list[tuple[str, str, Path]], notes: list[str],
+               failures: list[dict[str, Any]] | None = None) -> None:
+    from bench.report.leaderboard import NOT_SIG, SEEN, _cost_text, _train_text, cost_values, failure_text
 
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
              f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body>",
@@ -105,6 +107,9 @@ def write_html(path: Path, title: str, prov: dict[str, Any], prov_lines: list[st
         cells += [_cell(c.spec, r.cells.get(c.name)) for c in image_cols]
         cells += [f'<td data-sort="{_num(tr.get("best_iteration"))}">{html.escape(iters)}</td>', f'<td data-sort="{_num(tr.get("train_seconds"))}">{secs}</td>']
         body.append(f'<tr class="method" data-method="{html.escape(r.method)}">{"".join(cells)}</tr>')
+    for f in failures or []:
+        body.append(f'<tr class="failed" data-method="{html.escape(f["method"])}"><td data-sort="{html.escape(f["method"])}">{html.escape(f["method"])}</td>'
+                    f'<td colspan="{len(head) - 1}" data-sort="">failed: {html.escape(failure_text(f))}</td></tr>')
     parts += ["<h2>Image quality and cost</h2>", _table("quality", head, body)]
 
     for name in ocr:

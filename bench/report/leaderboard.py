@@ -113,6 +113,8 @@ def load_results(run_dir: Path, names: list[str] | None = None, fingerprint: str
         result = _read_json(result_path)
         if names is not None and result["method"] not in names:
             continue
+        if result.get("status") == "failed":  # a failed row: load_failures
+            continue
         if "seed" not in result or "torch" not in result:  # results written before these were recorded
             try:
                 import yaml
@@ -156,6 +158,55 @@ def load_results(run_dir: Path, names: list[str] | None = None, fingerprint: str
             return (10_000, mr.name)
 
     return sorted(found, key=order)
+
+
+def load_failures(run_dir: Path, names: list[str] | None = None, results: list[MethodResults] | None = None) -> list[dict[str, Any]]:
+    """``result.json`` of methods that failed (``status: failed``), on the same test set as
+    ``results`` when there are any, in leaderboard order."""
+    failures = []
+    test_set = _test_set(results[0].result) if results else None
+    for result_path in sorted(Path(run_dir).glob("*/result.json")):
+        if result_path.parent.name.startswith(("_", ".")):
+            continue
+        try:
+            result = _read_json(result_path)
+        except ReportError:
+            continue
+        if result.get("status") != "failed" or (names is not None and result["method"] not in names):
+            continue
+        if test_set is not None and _test_set(result) != test_set:
+            continue
+        failures.append(result)
+
+    def order(result: dict[str, Any]) -> tuple[int, str]:
+        try:
+            return (registry.get(result["method"]).cls.order, result["method"])
+        except Exception:
+            return (10_000, result["method"])
+
+    return sorted(failures, key=order)
+
+
+def failure_text(result: dict[str, Any]) -> str:
+    err = result.get("error") or {}
+    return f"{err.get('type') or 'error'}: {err.get('reason') or 'no reason recorded'}"
+
+
+def failure_rows(failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Failed methods as flat rows (CSV / JSON): status, error type, one-line reason."""
+    return [{"method": f["method"], "reference": False, "status": "failed", "error_type": (f.get("error") or {}).get("type"),
+             "error_kind": (f.get("error") or {}).get("kind"), "error_reason": (f.get("error") or {}).get("reason"),
+             "config_hash": f.get("config_hash")} for f in failures]
+
+
+def failure_markdown(failures: list[dict[str, Any]]) -> list[str]:
+    if not failures:
+        return []
+    out = ["## Failed methods", "", "These methods did not finish; the others are scored above. Rerun the same command to try "
+           "them again (training resumes from the last checkpoint).", ""]
+    body = [[f["method"], "**failed**", (f.get("error") or {}).get("type") or "-",
+             " ".join(str((f.get("error") or {}).get("reason") or "-").split()).replace("|", "\\|")] for f in failures]
+    return out + _md_table(["method", "status", "error", "reason"], body) + [""]
 
 
 def load_reference(run_dir: Path, results: list[MethodResults]) -> MethodResults | None:
@@ -324,7 +375,8 @@ def _md_table(head: list[str], body: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in body]
 
 
-def markdown_tables(rows: list[Row], cols: list[Column], ocr: list[str], batch_note: str) -> list[str]:
+def markdown_tables(rows: list[Row], cols: list[Column], ocr: list[str], batch_note: str,
+                    failures: list[dict[str, Any]] | None = None) -> list[str]:
     out: list[str] = ["## Image quality and cost", ""]
     image_cols = [c for c in cols if c.ocr is None]
     head = ["method", "params", "GFLOPs/plate", f"ms/plate ({batch_note})"] + [c.spec.title() for c in image_cols] + ["iters to best / total", "train s"]
@@ -336,6 +388,9 @@ def markdown_tables(rows: list[Row], cols: list[Column], ocr: list[str], batch_n
         iters, secs = _train_text(r.result)
         body.append([r.method, _cost_text("params", cv["params"]), _cost_text("flops", cv["flops"]), _cost_text("ms", cv["ms"])]
                     + [cell_text(c.spec, r.cells.get(c.name)) for c in image_cols] + [iters, secs])
+    for f in failures or []:
+        reason = " ".join(failure_text(f).split()).replace("|", "\\|")
+        body.append([f["method"], f"**failed**: {reason}"] + ["-"] * (len(head) - 2))
     out += _md_table(head, body) + [""]
     for name in ocr:
         ocols = [c for c in cols if c.ocr == name]
@@ -473,7 +528,12 @@ def build(run_dir: Path, out_stem: Path, names: list[str] | None = None, fingerp
     run_dir = Path(run_dir)
     results = load_results(run_dir, names, fingerprint)
     if not results:
+        failed = load_failures(run_dir, names)
+        if failed:
+            raise ReportError(f"{run_dir}: no method finished; failed: "
+                              + "; ".join(f"{f['method']} ({failure_text(f)})" for f in failed))
         raise ReportError(f"{run_dir}: no finished method results to report (run `bench run` first)")
+    failures = load_failures(run_dir, names, results)
     reference = load_reference(run_dir, results)
     ocr: list[str] = []
     for mr in results:
@@ -494,7 +554,8 @@ def build(run_dir: Path, out_stem: Path, names: list[str] | None = None, fingerp
         made = figs.make_all(run_dir, results, reference, rows, ocr, fig_dir, skipped=not_made, footer=provenance_footer(prov))
 
     md = [f"# {title}", "", HEADER_NOTE, "", *provenance_lines(prov, batch_note), ""]
-    md += markdown_tables(rows, cols, ocr, batch_note)
+    md += markdown_tables(rows, cols, ocr, batch_note, failures)
+    md += failure_markdown(failures)
     md += [f"Bold: best; italic: second best; {NOT_SIG}: not significantly different from the best method of the column "
            f"(p >= {ALPHA}); {SEEN}: recogniser seen in this method's training. The HR ceiling row is not ranked.", ""]
     if best_of:
@@ -517,11 +578,11 @@ def build(run_dir: Path, out_stem: Path, names: list[str] | None = None, fingerp
     md_path = out_stem.with_suffix(".md")
     write_text(md_path, "\n".join(md))
 
-    flat = flat_rows(rows, cols)
+    flat = flat_rows(rows, cols) + failure_rows(failures)
     with atomic_path(out_stem.with_suffix(".csv")) as tmp:
         pd.DataFrame([{**r, **provenance_columns(prov)} for r in flat]).to_csv(tmp, index=False)
     write_json(out_stem.with_suffix(".json"), {
-        "meta": {"provenance": prov, "best_of": best_of, "metrics": metric_table(), "cost_batch": batch_note,
+        "meta": {"provenance": prov, "best_of": best_of, "failed": [f["method"] for f in failures], "metrics": metric_table(), "cost_batch": batch_note,
                  "figures": {k: p.relative_to(out_stem.parent).as_posix() for k, _c, p in made},
                  # kept for tools written against the first format
                  **{k: results[0].result.get(k) for k in ("scale", "profile", "device", "commit", "data", "eval")}},
@@ -530,5 +591,6 @@ def build(run_dir: Path, out_stem: Path, names: list[str] | None = None, fingerp
     if html:
         from bench.report.html import write_html
 
-        write_html(out_stem.with_suffix(".html"), title, prov, provenance_lines(prov, batch_note), rows, cols, ocr, batch_note, best_of, made, notes)
+        write_html(out_stem.with_suffix(".html"), title, prov, provenance_lines(prov, batch_note), rows, cols, ocr, batch_note, best_of, made, notes,
+                   failures=failures)
     return md_path

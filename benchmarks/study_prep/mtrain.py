@@ -1,5 +1,5 @@
 """D's short training measurements (own loop: whole plates, betas, clip, loss scale)."""
-import argparse, json, math, os, pickle, sys, time
+import argparse, json, sys, time
 import numpy as np, torch, yaml
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 from lpsr import registry
@@ -8,17 +8,7 @@ from lpsr.data.patches import PatchSampler, to_tensor
 from lpsr.evaluate import mean_psnr
 from lpsr.method import Batch
 
-def load_splits():
-    """The CCPD sample's splits (cached in $STUDY_PREP_CACHE, default /tmp/study_prep_ccpd.pkl)."""
-    import os, pickle
-    cache = os.environ.get("STUDY_PREP_CACHE", "/tmp/study_prep_ccpd.pkl")
-    if os.path.exists(cache):
-        return pickle.load(open(cache, "rb"))
-    from lpsr.data.sources import load_data
-    data = os.environ.get("STUDY_PREP_DATA", "ccpd:" + str(__import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "data" / "ccpd-sample"))
-    splits = load_data(data)
-    pickle.dump(splits, open(cache, "wb"))
-    return splits
+from common import load_splits
 
 
 ap = argparse.ArgumentParser()

@@ -1,23 +1,13 @@
 """Seconds per training step (batch 16, 2 threads; whole plates for methods that train on them):
 ``OMP_WAIT_POLICY=PASSIVE python benchmarks/study_prep/steptime.py tbsrn pecl-pull``."""
-import sys, time, pickle, torch, numpy as np
+import sys, time, torch, numpy as np
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 from lpsr import registry
 from lpsr.data.degrade import make_pair
 from lpsr.data.patches import PatchSampler, to_tensor
 from lpsr.method import Batch
 torch.set_num_threads(2)
-def load_splits():
-    """The CCPD sample's splits (cached in $STUDY_PREP_CACHE, default /tmp/study_prep_ccpd.pkl)."""
-    import os, pickle
-    cache = os.environ.get("STUDY_PREP_CACHE", "/tmp/study_prep_ccpd.pkl")
-    if os.path.exists(cache):
-        return pickle.load(open(cache, "rb"))
-    from lpsr.data.sources import load_data
-    data = os.environ.get("STUDY_PREP_DATA", "ccpd:" + str(__import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "data" / "ccpd-sample"))
-    splits = load_data(data)
-    pickle.dump(splits, open(cache, "wb"))
-    return splits
+from common import load_splits
 
 
 splits = load_splits()

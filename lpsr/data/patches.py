@@ -1,8 +1,18 @@
 """Training batches: random aligned HR/LR patches (the paper trains on 64x64 HR patches),
-or whole plates for methods that train on them (``Method.train_on_whole_plates``)."""
+or whole plates for methods that train on them (``Method.train_on_whole_plates``).
+
+The batch stream is keyed, not sequential: batch ``k`` of rank ``r`` is a pure function of
+``(seed, r, k)`` (its own ``numpy`` generator seeded with ``[seed, r, k]``).  So resuming at
+iteration ``k`` needs no sampler state beyond ``k``, every data-parallel rank draws its own
+reproducible stream, and :class:`PatchStream` can cut batches in ``DataLoader`` worker
+processes (worker ``w`` of ``W`` makes batches ``start + w``, ``start + w + W``, ...; the
+loader hands them back in order) and still give the same batches as the main process.
+"""
 from __future__ import annotations
 
+import signal
 from collections import defaultdict
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -43,7 +53,8 @@ class PatchSampler:
     plate) of one size, drawn with replacement; ``patch`` is then not used.
     """
 
-    def __init__(self, plates: list[PlateRecord], scale: int, patch: int, seed: int = 0, whole_plates: bool = False) -> None:
+    def __init__(self, plates: list[PlateRecord], scale: int, patch: int, seed: int = 0, whole_plates: bool = False,
+                 rank: int = 0) -> None:
         if not plates:
             raise DataError("no training plates: the train split is empty")
         self.scale, self.patch, self.whole_plates = scale, patch, whole_plates
@@ -71,22 +82,36 @@ class PatchSampler:
             self.members.append(np.asarray(idxs, np.int64))
         self.lr_hw = np.array([lr.shape[:2] for lr, _ in pairs], np.int64)
         self.usable = np.array([i for i, (_, hr) in enumerate(pairs) if min(hr.shape[:2]) >= patch], np.int64)
-        self.rng = np.random.default_rng(seed)
+        self.seed, self.rank = int(seed), int(rank)
+        #: batches drawn by :meth:`sample` so far (the next one is batch ``k``)
+        self.k = 0
         self._window_cache: dict[tuple[int, int], np.ndarray] = {}
 
-    def state(self) -> dict:
-        return self.rng.bit_generator.state
+    def __getstate__(self) -> dict:
+        # the window views are strided over the stacks: pickling one would copy every window
+        return {**self.__dict__, "_window_cache": {}}
 
-    def set_state(self, state: dict) -> None:
-        self.rng.bit_generator.state = state
+    def state(self) -> int:
+        return self.k
+
+    def set_state(self, state: int) -> None:
+        self.k = int(state)
 
     def sample(self, batch_size: int) -> Batch:
+        """The next batch of the stream (batch ``self.k``)."""
+        batch = self.batch(self.k, batch_size)
+        self.k += 1
+        return batch
+
+    def batch(self, k: int, batch_size: int) -> Batch:
+        """Batch ``k`` of this rank's stream: a pure function of ``(seed, rank, k)``."""
+        rng = np.random.default_rng([self.seed, self.rank, int(k)])
         if self.whole_plates:
-            return self._whole(batch_size)
+            return self._whole(rng, batch_size)
         s, lp = self.scale, self.patch // self.scale
-        idx = self.rng.choice(self.usable, size=batch_size, replace=True)
-        ys = self.rng.integers(0, self.lr_hw[idx, 0] - lp + 1)
-        xs = self.rng.integers(0, self.lr_hw[idx, 1] - lp + 1)
+        idx = rng.choice(self.usable, size=batch_size, replace=True)
+        ys = rng.integers(0, self.lr_hw[idx, 0] - lp + 1)
+        xs = rng.integers(0, self.lr_hw[idx, 1] - lp + 1)
         groups = self.group[idx]
         if len(self.lr_stacks) == 1:  # the usual case: every plate has one size
             lr = self._windows(0, lp, 1)[self.row[idx], ys, xs]
@@ -113,11 +138,49 @@ class PatchSampler:
             )
         return self._window_cache[key]
 
-    def _whole(self, batch_size: int) -> Batch:
+    def _whole(self, rng: np.random.Generator, batch_size: int) -> Batch:
         sizes = np.array([len(m) for m in self.members], np.float64)
-        g = int(self.rng.choice(len(self.members), p=sizes / sizes.sum())) if len(self.members) > 1 else 0
-        rows = self.rng.integers(0, len(self.members[g]), size=batch_size)
+        g = int(rng.choice(len(self.members), p=sizes / sizes.sum())) if len(self.members) > 1 else 0
+        rows = rng.integers(0, len(self.members[g]), size=batch_size)
         t_rows = torch.from_numpy(rows)
         lr = _nhwc_uint8_to_float(self.lr_stacks[g][t_rows])
         hr = _nhwc_uint8_to_float(self.hr_stacks[g][t_rows])
         return Batch(lr, hr, self.texts[self.members[g][rows]].tolist())
+
+
+class PatchStream(torch.utils.data.IterableDataset):
+    """Batches ``start .. stop-1`` of a :class:`PatchSampler`'s stream, for a ``DataLoader``
+    (``batch_size=None``: each item is a whole :class:`Batch`).  With ``W`` workers, worker
+    ``w`` makes batches ``start + w``, ``start + w + W``, ...; the loader returns them in
+    order, so the stream is the same for any number of workers."""
+
+    def __init__(self, sampler: PatchSampler, batch_size: int, start: int, stop: int) -> None:
+        super().__init__()
+        self.sampler, self.batch_size, self.start, self.stop = sampler, batch_size, int(start), int(stop)
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = torch.utils.data.get_worker_info()
+        first, step = (self.start, 1) if info is None else (self.start + info.id, info.num_workers)
+        for k in range(first, self.stop, step):
+            yield self.sampler.batch(k, self.batch_size)
+
+
+def _quiet_worker(worker_id: int) -> None:
+    """Loader workers leave Ctrl-C / SIGTERM to the main process, which stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    torch.set_num_threads(1)
+
+
+def batch_stream(sampler: PatchSampler, batch_size: int, start: int, stop: int, workers: int = 0,
+                 pin_memory: bool = False) -> Iterator[Batch]:
+    """Batches ``start .. stop-1`` of the sampler's stream: made in this process
+    (``workers=0``, no DataLoader) or by ``workers`` DataLoader worker processes, with pinned
+    host memory when asked (for non-blocking copies to a GPU)."""
+    if workers <= 0:
+        return (sampler.batch(k, batch_size) for k in range(start, stop))
+    loader = torch.utils.data.DataLoader(
+        PatchStream(sampler, batch_size, start, stop), batch_size=None, num_workers=workers,
+        pin_memory=pin_memory, worker_init_fn=_quiet_worker, prefetch_factor=4,
+    )
+    return iter(loader)

@@ -23,7 +23,7 @@ from torch import nn
 
 from lpsr.losses.gan import VGGStyleDiscriminator, ragan_discriminator_loss, ragan_generator_loss
 from lpsr.losses.perceptual import NETWORKS, PerceptualLoss
-from lpsr.method import Batch, Float, Int, MethodError, MethodSettings, TrainRecipe, settings_error
+from lpsr.method import Batch, Float, Int, MethodSettings, TrainRecipe, settings_error
 
 
 class ESRGANLossSettings(MethodSettings):
@@ -70,10 +70,10 @@ class ESRGANRecipe(TrainRecipe):
     def discriminator(self) -> nn.Module:
         return self.disc
 
-    def loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
         l1 = F.l1_loss(sr, batch.hr)
         if not self.in_gan_stage(iteration, total):
-            return l1, {"loss": float(l1.detach()), "l_pixel": float(l1.detach()), "gan_stage": 0.0}
+            return l1, {"loss": l1.detach(), "l_pixel": l1.detach(), "gan_stage": 0.0}
         percep = self.perceptual(sr, batch.hr)
         # the generator step must not leave gradients in D: freeze it while building the graph
         self.disc.requires_grad_(False)
@@ -87,23 +87,23 @@ class ESRGANRecipe(TrainRecipe):
         w = self.weights
         total_loss = w["perceptual"] * percep + w["gan"] * adv + w["pixel"] * l1
         return total_loss, {
-            "loss": float(total_loss.detach()),
-            "l_pixel": float(l1.detach()),
-            "l_percep": float(percep.detach()),
-            "l_g_gan": float(adv.detach()),
+            "loss": total_loss.detach(),
+            "l_pixel": l1.detach(),
+            "l_percep": percep.detach(),
+            "l_g_gan": adv.detach(),
             "gan_stage": 1.0,
         }
 
-    def discriminator_loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, float]] | None:
+    def discriminator_loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]] | None:
         if not self.in_gan_stage(iteration, total):
             return None
         real = self.disc(batch.hr)
         fake = self.disc(sr.detach())
         loss = ragan_discriminator_loss(real, fake)
         return loss, {
-            "l_d": float(loss.detach()),
-            "d_real": float(torch.sigmoid(real).mean().detach()),
-            "d_fake": float(torch.sigmoid(fake).mean().detach()),
+            "l_d": loss.detach(),
+            "d_real": torch.sigmoid(real.detach()).mean(),
+            "d_fake": torch.sigmoid(fake.detach()).mean(),
         }
 
     def describe(self) -> dict[str, Any]:

@@ -178,7 +178,7 @@ class PeclRecipe(TrainRecipe):
         self.siamese = Siamese(embedding, frozen=siamese == "frozen")
         self.weights = LossWeights(settings.weights_spec(), settings.weights_init)
 
-    def loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
         l_pixel = self.pixel_loss(sr, batch.hr)
         embeddings = self.siamese(torch.cat([sr, batch.hr], dim=0))
         sr_emb, hr_emb = embeddings.split(sr.shape[0], dim=0)
@@ -186,12 +186,12 @@ class PeclRecipe(TrainRecipe):
         w_pixel, w_con = self.weights.w_pixel, self.weights.w_con
         value = w_pixel * l_pixel + w_con * l_con
         logs = {
-            "loss": float(value.detach()),
-            "l_pixel": float(l_pixel.detach()),
-            "l_con": float(l_con.detach()),
-            "D": float(dist.detach()),
-            "w_pixel": float(w_pixel.detach()),
-            "w_con": float(w_con.detach()),
+            "loss": value.detach(),
+            "l_pixel": l_pixel.detach(),
+            "l_con": l_con.detach(),
+            "D": dist.detach(),
+            "w_pixel": w_pixel.detach(),
+            "w_con": w_con.detach(),
         }
         return value, logs
 

@@ -155,7 +155,7 @@ class TextFocusRecipe(TrainRecipe):
 
         return self.recognizer(recognizer_input(images, self.recognizer_name, pad=self.recognizer_pad)).log_softmax(-1)
 
-    def loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, sr: torch.Tensor, batch: Batch, iteration: int, total: int) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
         pixel = self.pixel_loss(sr, batch.hr)
         sr_lp = self.read(sr)
         with torch.no_grad():
@@ -170,10 +170,10 @@ class TextFocusRecipe(TrainRecipe):
             content = sr.new_zeros(())
         value = pixel + self.position_weight * position + self.content_weight * content
         return value * self.loss_scale, {
-            "loss": float(value.detach()),
-            "l_pixel": float(pixel.detach()),
-            "l_pos": float(position.detach()),
-            "l_con": float(content.detach()),
+            "loss": value.detach(),
+            "l_pixel": pixel.detach(),
+            "l_pos": position.detach(),
+            "l_con": content.detach(),
             "content_from_labels": float(whole),
         }
 

@@ -26,10 +26,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from lpsr.errors import UserError
-from lpsr.io import atomic_path, default_file_mode
+from lpsr.io import atomic_path, default_file_mode, fsync_dir
 
 RESUME_FILE = "resume.pt"
-RESUME_FORMAT = 2
+RESUME_FORMAT = 3  # 3: keyed patch stream (sampler state = batches drawn), running logs, scaler
 LEGACY_FILES = ("state.pt", "last.safetensors")
 
 
@@ -91,7 +91,7 @@ def save_resume(path: str | Path, state: dict[str, Any]) -> None:
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.save({"format": RESUME_FORMAT, **state}, tmp)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def load_resume(path: str | Path) -> dict[str, Any]:
@@ -111,29 +111,3 @@ def load_resume(path: str | Path) -> dict[str, Any]:
 def legacy_checkpoint(ckpt_dir: str | Path) -> list[Path]:
     """Files of the old two-file resume format present in ``ckpt_dir``."""
     return [Path(ckpt_dir) / name for name in LEGACY_FILES if (Path(ckpt_dir) / name).exists()]
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# kept for callers of the old API (benchmarks, third-party scripts)
-def save_state(path: str | Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_state(path: str | Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: training state is unreadable ({exc}); delete it to start over") from None

@@ -23,30 +23,19 @@ Keys (see README "Training settings"):
   0 = off), ``early_stop_patience`` (stop after this many validations without a new
   best; 0 = off);
 * speed: ``precision`` (fp32 | bf16 | fp16 autocast), ``channels_last``, ``compile``
-  (torch.compile), ``threads`` (torch intra-op threads; 0 = torch's default).
+  (torch.compile), ``threads`` (torch intra-op threads; 0 = torch's default),
+  ``loader_workers`` (DataLoader worker processes cutting patch batches; ``null`` = 0 on
+  the CPU, 4 on CUDA; the batches are the same for any number).
 """
 from __future__ import annotations
 
-import difflib
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from lpsr.config import ConfigError
+from lpsr.settings_model import Float, one_line
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_FLOAT_FIELDS = ("lr", "lr_d", "lr_gamma", "grad_clip", "ema_decay")
-
-_TYPE_WORDS = {
-    "int_type": "expected an integer",
-    "int_from_float": "expected an integer",
-    "float_type": "expected a number",
-    "bool_type": "expected true or false",
-    "string_type": "expected a string",
-    "list_type": "expected a list",
-    "tuple_type": "expected a list",
-}
 
 
 class TrainSettings(BaseModel):
@@ -56,32 +45,27 @@ class TrainSettings(BaseModel):
     batch_size: int = 16
     patch_size: int = 64
     optimizer: Literal["adam"] = "adam"
-    lr: float = 5e-4
-    lr_d: float | None = None
-    betas: tuple[float, float] = (0.9, 0.999)
+    lr: Float = 5e-4
+    lr_d: Float | None = None
+    betas: tuple[Float, Float] = (0.9, 0.999)
     schedule: Literal["cosine", "constant", "step"] = "cosine"
     lr_steps: tuple[int, ...] = ()
-    lr_gamma: float = 0.5
+    lr_gamma: Float = 0.5
     warmup_iterations: int = 0
     val_every: int = 100
     val_plates: int = 24
     log_every: int = 20
     threads: int = 2
-    grad_clip: float = 0.0
+    loader_workers: int | None = None
+    grad_clip: Float = 0.0
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     channels_last: bool = False
     compile: bool = False
-    ema_decay: float = 0.0
+    ema_decay: Float = 0.0
     early_stop_patience: int = 0
 
     # -- coercions that strict mode would refuse but YAML makes unavoidable ----------
-    @field_validator(*_FLOAT_FIELDS, mode="before")
-    @classmethod
-    def _yaml_number_string(cls, value: Any) -> Any:
-        if isinstance(value, str) and _NUMBER.match(value.strip()):
-            return float(value)
-        return value
-
+    # (floats: ``Float`` takes YAML's ``1e-4`` string)
     @field_validator("betas", "lr_steps", mode="before")
     @classmethod
     def _list_to_tuple(cls, value: Any, info: Any) -> Any:
@@ -97,6 +81,8 @@ class TrainSettings(BaseModel):
         for name in ("iterations", "batch_size", "patch_size", "val_every", "val_plates", "log_every"):
             if getattr(self, name) < 1:
                 raise _Bad(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.loader_workers is not None and self.loader_workers < 0:
+            raise _Bad("loader_workers", f"must be >= 0 (or null: 0 on the CPU, 4 on CUDA), got {self.loader_workers}")
         for name in ("threads", "warmup_iterations", "early_stop_patience"):
             if getattr(self, name) < 0:
                 raise _Bad(name, f"must be >= 0, got {getattr(self, name)}")
@@ -139,6 +125,12 @@ class TrainSettings(BaseModel):
         """Plain JSON/YAML-able values (lists, not tuples), every key present."""
         return self.model_dump(mode="json")
 
+    def workers_for(self, device_type: str) -> int:
+        """DataLoader worker processes on this device (``loader_workers``; null = 0 on the CPU, 4 on CUDA)."""
+        if self.loader_workers is not None:
+            return self.loader_workers
+        return 4 if device_type == "cuda" else 0
+
     def lr_for_discriminator(self) -> float:
         return self.lr if self.lr_d is None else self.lr_d
 
@@ -152,21 +144,7 @@ class _Bad(ValueError):
 
 
 def _one_line(exc: ValidationError, where: str) -> str:
-    err = exc.errors(include_url=False)[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    known = list(TrainSettings.model_fields)
-    if err["type"] == "extra_forbidden":
-        key = str(err["loc"][0])
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"{where}.{key}: unknown training setting '{key}'{hint}; known: {', '.join(known)}"
-    ctx = err.get("ctx") or {}
-    if isinstance(ctx.get("error"), _Bad):
-        bad = ctx["error"]
+    bad = (exc.errors(include_url=False)[0].get("ctx") or {}).get("error")
+    if isinstance(bad, _Bad):  # a value check above: it names its own key
         return f"{where}.{bad.key}: {bad.reason}"
-    words = _TYPE_WORDS.get(err["type"])
-    if words is None and err["type"] == "literal_error":
-        words = f"expected one of {ctx.get('expected', '?')}"
-    if words is None:
-        words = str(err["msg"]).rstrip(".")
-    return f"{where}.{loc}: {words}, got {err['input']!r}"
+    return one_line(exc, where, TrainSettings, sep=".")
