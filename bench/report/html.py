@@ -81,7 +81,7 @@ def _table(table_id: str, head: list[str], body: list[str]) -> str:
 def write_html(path: Path, title: str, prov: dict[str, Any], prov_lines: list[str], rows, cols, ocr: list[str], batch_note: str,
                best_of: dict[str, str], figures: list[tuple[str, str, Path]], notes: list[str],
                failures: list[dict[str, Any]] | None = None) -> None:
-    from bench.report.leaderboard import NOT_SIG, SEEN, _cost_text, _train_text, cost_values, failure_text
+    from bench.report.leaderboard import NOT_SIG, SEEN, _cost_text, _train_text, cost_values, quality_head, failure_text
 
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
              f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body>",
@@ -92,7 +92,7 @@ def write_html(path: Path, title: str, prov: dict[str, Any], prov_lines: list[st
     parts.append("</ul>")
 
     image_cols = [c for c in cols if c.ocr is None]
-    head = ["method", "params", "GFLOPs/plate", f"ms/plate ({batch_note})"] + [c.spec.title() for c in image_cols] + ["iters to best / total", "train s"]
+    head = quality_head(image_cols, batch_note)
     body = []
     for r in rows:
         if r.reference:

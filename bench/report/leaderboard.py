@@ -375,11 +375,17 @@ def _md_table(head: list[str], body: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in body]
 
 
+def quality_head(image_cols: list[Column], batch_note: str) -> list[str]:
+    """Column titles of the image-quality-and-cost table (markdown and HTML alike)."""
+    return (["method", "params", "GFLOPs/plate", f"ms/plate ({batch_note})"] + [c.spec.title() for c in image_cols]
+            + ["iters to best / total", "train s"])
+
+
 def markdown_tables(rows: list[Row], cols: list[Column], ocr: list[str], batch_note: str,
                     failures: list[dict[str, Any]] | None = None) -> list[str]:
     out: list[str] = ["## Image quality and cost", ""]
     image_cols = [c for c in cols if c.ocr is None]
-    head = ["method", "params", "GFLOPs/plate", f"ms/plate ({batch_note})"] + [c.spec.title() for c in image_cols] + ["iters to best / total", "train s"]
+    head = quality_head(image_cols, batch_note)
     body = []
     for r in rows:
         if r.reference:
