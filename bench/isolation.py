@@ -56,12 +56,9 @@ def use_processes(mode: str) -> bool:
         raise UserError(f"--isolation {mode!r}: use process (each method in its own process) or none (in this process)")
     if mode == "none":
         return False
-    try:
-        from lpsr.train.ddp import distributed_context
+    from lpsr.train.ddp import distributed_context
 
-        return not distributed_context().enabled
-    except ImportError:  # pragma: no cover - older checkouts without DDP support
-        return True
+    return not distributed_context().enabled
 
 
 # --------------------------------------------------------------------------- failures

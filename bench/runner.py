@@ -53,6 +53,7 @@ from lpsr.profile import HR_SIDE_MAX, HR_SIDE_MIN, SEED_MAX, load_profile
 from lpsr.method import Method, count_parameters
 from lpsr.metrics.image import Y_CONVENTION
 from lpsr.train.checkpoint import load_weights
+from lpsr.train.ddp import distributed_context
 from lpsr.train.loop import train
 from lpsr.train.settings import TrainSettings
 
@@ -92,25 +93,6 @@ class MethodOutcome:
     @property
     def failed(self) -> bool:
         return self.status == "failed"
-
-
-def _dist_enabled() -> bool:
-    try:
-        from lpsr.train.ddp import distributed_context
-
-        return distributed_context().enabled
-    except ImportError:  # pragma: no cover
-        return False
-
-
-def _writes_results() -> bool:
-    """Rank 0 (or a single process) writes result files."""
-    try:
-        from lpsr.train.ddp import distributed_context
-
-        return distributed_context().is_main
-    except ImportError:  # pragma: no cover
-        return True
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -438,7 +420,7 @@ class Runner:
             "scale": method.scale, "data": cfg["data"], "eval": cfg["eval"], "ocr": cfg["ocr"], "profile": self.profile_name,
             "device": str(self.device), "commit": self.commit, "seed": self.seed, "torch": str(torch.__version__), "error": error,
         }
-        if _writes_results():
+        if distributed_context().is_main:
             mdir.mkdir(parents=True, exist_ok=True)
             if info.get("traceback"):
                 write_text(mdir / self.FAILURE_LOG, str(info["traceback"]))
@@ -477,7 +459,7 @@ class Runner:
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # noqa: BLE001 - a failed row, the run goes on
-            if not isinstance(exc, UserError) and _dist_enabled():
+            if not isinstance(exc, UserError) and distributed_context().enabled:
                 raise  # under torchrun the other ranks wait for this one: stop them all
             return self.record_failure(method, describe_exception(exc))
 
@@ -593,7 +575,7 @@ class Runner:
             settings = self.train_settings[method.name]
             bar = self._bar(f"train {method.name}", settings.iterations)
             t0 = time.perf_counter()
-            if _dist_enabled():
+            if distributed_context().enabled:
                 from lpsr.train import ddp
 
                 ddp.broadcast_object(method.name)  # the other ranks join this training (_follow)
@@ -686,11 +668,11 @@ class Runner:
                             "images": "hr_test.npz"})
 
     def run(self) -> list[MethodOutcome]:
-        if _dist_enabled():  # torchrun: every rank trains each method data-parallel, in-process
+        if distributed_context().enabled:  # torchrun: every rank trains each method data-parallel, in-process
             from lpsr.train import ddp
 
             ddp.init_distributed(self.device)
-            if not _writes_results():
+            if not distributed_context().is_main:
                 return self._follow()  # ranks > 0 write nothing: no lock, results or leaderboard
         with RunLock(self.run_dir, self.report):
             stray = remove_stray_temps(self.run_dir)
@@ -704,7 +686,7 @@ class Runner:
             )
             outcomes = [self._run_one(m) for m in self.methods]
             self.run_reference()
-        if _dist_enabled():
+        if distributed_context().enabled:
             from lpsr.train import ddp
 
             ddp.broadcast_object(None)  # releases the other ranks (_follow)

@@ -62,6 +62,15 @@ class MethodSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
+    @classmethod
+    def parse(cls, values: Any, where: str) -> "MethodSettings":
+        """``values`` validated; a mistake is a one-line :class:`MethodSettingsError` naming
+        ``where`` and the key path."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise settings_error(exc, where, cls) from None
+
 
 def settings_error(exc: ValidationError, where: str, model: type[BaseModel]) -> MethodSettingsError:
     """The first validation error as one line: ``{where}: {key.path}: {what}``."""
@@ -184,10 +193,7 @@ class Method:
             return None
         if not isinstance(config, dict):
             raise MethodSettingsError(f"{where}: settings must be a mapping, got {type(config).__name__}")
-        try:
-            return cls.Settings.model_validate(config)
-        except ValidationError as exc:
-            raise settings_error(exc, where, cls.Settings) from None
+        return cls.Settings.parse(config, where)
 
     # -- the interface -------------------------------------------------------------
     def build(self) -> nn.Module | None:

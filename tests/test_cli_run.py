@@ -11,7 +11,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from bench.cli import cli, main
+from bench.cli import cli
+from cli_helpers import run_main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -113,23 +114,6 @@ def test_bad_input_is_one_clear_line(args, message, tmp_path):
 
 
 # ---------------------------------------------------------------- issue 9, mechanism 1
-def _main(capsys, *args: str) -> tuple[int, str, str]:
-    import signal
-
-    old_argv, old_term = sys.argv, signal.getsignal(signal.SIGTERM)
-    sys.argv = ["bench", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0
-    finally:
-        sys.argv = old_argv
-        signal.signal(signal.SIGTERM, old_term)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture(scope="module")
 def mse_run(tmp_path_factory):
     """The issue's reproduction: `bench run --methods mse --profile test --limit 8 --ocr none --run-dir R`."""
@@ -150,7 +134,7 @@ def test_corrupt_weights_are_refused_before_anything_is_moved(mse_run, capsys):
     before = _snapshot(out / "R")
     bad = out / "corrupt.safetensors"
     bad.write_bytes(b"\x00" * 64)
-    code, _, err = _main(capsys, *args, "--weights", f"mse={bad}")
+    code, _, err = run_main(capsys, *args, "--weights", f"mse={bad}")
     assert code == 2 and err.startswith("error: --weights mse: ") and "not a readable safetensors file" in err, err
     assert _snapshot(out / "R") == before  # nothing deleted, moved or rewritten
 
@@ -163,7 +147,7 @@ def test_only_evaluation_changed_reevaluates_without_retraining(mse_run, capsys,
     profile["eval"].update(crop_border=4, batch_size=2)
     (tmp_path / "test.yaml").write_text(yaml.safe_dump(profile))
     new_args = [a if a != "test" else str(tmp_path / "test.yaml") for a in args]
-    code, stdout, err = _main(capsys, *new_args)
+    code, stdout, err = run_main(capsys, *new_args)
     assert code == 0, err
     assert "[mse] evaluation settings changed; re-evaluating from the existing checkpoint (no retraining)" in stdout
     assert "[mse] re-evaluated from its finished checkpoint" in stdout
@@ -177,7 +161,7 @@ def test_weights_from_the_run_itself_no_longer_wipe_the_checkpoint(mse_run, caps
     out, args = mse_run
     mdir = out / "R" / "mse"
     best = (mdir / "ckpt" / "best.safetensors").read_bytes()
-    code, stdout, err = _main(capsys, *args, "--weights", f"mse={mdir / 'ckpt' / 'best.safetensors'}")
+    code, stdout, err = run_main(capsys, *args, "--weights", f"mse={mdir / 'ckpt' / 'best.safetensors'}")
     assert code == 0, err
     assert "[mse] training settings changed (train, weights): previous results and checkpoints moved to" in stdout
     assert "(the --weights file was loaded first; it is now at" in stdout
@@ -185,6 +169,6 @@ def test_weights_from_the_run_itself_no_longer_wipe_the_checkpoint(mse_run, caps
     assert moved and moved[-1].read_bytes() == best  # the trained checkpoint is kept
     assert json.loads((mdir / "result.json").read_text())["status"] == "loaded"
     # a training change moves things aside and says what changed
-    code, stdout, err = _main(capsys, *args, "--seed", "1")
+    code, stdout, err = run_main(capsys, *args, "--seed", "1")
     assert code == 0, err
     assert "[mse] training settings changed (seed 0 -> 1, train, weights, data.fingerprint)" in stdout

@@ -6,33 +6,15 @@ from __future__ import annotations
 import errno
 import json
 import os
-import signal
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bench.cli import main
+from cli_helpers import run_main
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_PROFILE = yaml.safe_load((REPO / "configs" / "profiles" / "test.yaml").read_text())
-
-
-def run_main(capsys, *args: str) -> tuple[int, str, str]:
-    """`bench ARGS` in this process: (exit code, stdout, stderr)."""
-    old_argv, old_term = sys.argv, signal.getsignal(signal.SIGTERM)
-    sys.argv = ["bench", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = old_argv
-        signal.signal(signal.SIGTERM, old_term)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def profile_file(tmp_path: Path, **changes) -> str:

@@ -18,12 +18,12 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, ValidationError
+from pydantic import Field
 from torch import nn
 
 from lpsr.losses.gan import VGGStyleDiscriminator, ragan_discriminator_loss, ragan_generator_loss
 from lpsr.losses.perceptual import NETWORKS, PerceptualLoss
-from lpsr.method import Batch, Float, Int, MethodSettings, TrainRecipe, settings_error
+from lpsr.method import Batch, Float, Int, MethodSettings, TrainRecipe
 
 
 class ESRGANLossSettings(MethodSettings):
@@ -49,10 +49,7 @@ class ESRGANRecipe(TrainRecipe):
     def __init__(self, settings: ESRGANLossSettings | None = None, perceptual: PerceptualLoss | None = None, **values: Any) -> None:
         super().__init__(pixel="l1")
         if settings is None:
-            try:
-                settings = ESRGANLossSettings.model_validate(values)
-            except ValidationError as exc:
-                raise settings_error(exc, "esrgan", ESRGANLossSettings) from None
+            settings = ESRGANLossSettings.parse(values, "esrgan")
         self.settings = settings
         self.pretrain_fraction = float(settings.pretrain_fraction)
         self.weights = {"perceptual": settings.perceptual_weight, "gan": settings.gan_weight, "pixel": settings.pixel_weight}

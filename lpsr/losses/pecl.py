@@ -36,11 +36,11 @@ from typing import Any, Literal, Union
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 from torch import nn
 
 from lpsr.losses.siamese import INITS, Siamese, build_embedding
-from lpsr.method import Batch, Float, MethodError, MethodSettings, TrainRecipe, settings_error
+from lpsr.method import Batch, Float, MethodError, MethodSettings, TrainRecipe
 
 FORMS = ("paper-eq17", "pull", "hadsell")
 DISTANCES = ("manhattan", "euclidean")
@@ -163,10 +163,7 @@ class PeclRecipe(TrainRecipe):
     def __init__(self, settings: PeclLossSettings | None = None, embedding: nn.Module | None = None, **values: Any) -> None:
         super().__init__(pixel="mse")
         if settings is None:
-            try:
-                settings = PeclLossSettings.model_validate(values)
-            except ValidationError as exc:
-                raise settings_error(exc, "pecl", PeclLossSettings) from None
+            settings = PeclLossSettings.parse(values, "pecl")
         self.settings = settings
         self.contrastive, self.distance, self.margin = settings.contrastive, settings.distance, float(settings.margin)
         siamese, self.siamese_note = siamese_mode(settings.contrastive, settings.siamese)

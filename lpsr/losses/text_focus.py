@@ -47,10 +47,10 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, ValidationError
+from pydantic import Field
 from torch import nn
 
-from lpsr.method import Batch, Bool, Float, MethodError, MethodSettings, TrainRecipe, settings_error
+from lpsr.method import Batch, Bool, Float, MethodError, MethodSettings, TrainRecipe
 
 
 class TextFocusSettings(MethodSettings):
@@ -115,10 +115,7 @@ class TextFocusRecipe(TrainRecipe):
         **values: Any,
     ) -> None:
         if settings is None:
-            try:
-                settings = TextFocusSettings.model_validate(values)
-            except ValidationError as exc:
-                raise settings_error(exc, "tbsrn", TextFocusSettings) from None
+            settings = TextFocusSettings.parse(values, "tbsrn")
         super().__init__(pixel=settings.pixel_loss)
         self.settings = settings
         self.text_weight_scale = float(settings.text_weight_scale)
