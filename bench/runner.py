@@ -45,7 +45,7 @@ from lpsr.data.degrade import modcrop
 from lpsr.data.record import PlateSplits
 from lpsr.data.sources import data_fingerprint, load_data
 from lpsr.errors import UserError
-from lpsr.evaluate import measure_cost, plates_table, save_images, super_resolve_plates
+from lpsr.evaluate import mean_psnr, measure_cost, plates_table, save_images, super_resolve_plates
 from lpsr.metrics.spec import summary as metric_summary
 from lpsr.io import atomic_path, read_json_or_none, remove_stray_temps, write_json, write_text
 from lpsr.lock import RunLock
@@ -115,6 +115,20 @@ def git_commit() -> str:
     if sha.returncode != 0:
         return "unknown"
     return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def machine_facts(device: torch.device) -> dict[str, Any]:
+    """What the timings in a result were measured on: CPU model and count, and the GPU."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    facts: dict[str, Any] = {"cpu": cpu, "logical_cpus": os.cpu_count()}
+    if device.type == "cuda":
+        facts["gpu"] = torch.cuda.get_device_name(device)
+    return facts
 
 
 def file_sha256(path: Path) -> str:
@@ -597,6 +611,12 @@ class Runner:
             recipe_info = res.recipe
         if model is not None:
             model.to(self.device).eval()
+        val_psnr = train_info.get("best_val_psnr")
+        if val_psnr is None and self.splits.val:
+            # the untrained (Bicubic) and loaded rows on the val plates the learned ones chose
+            # their checkpoints on: the floor line of the report's training curves
+            n = TrainSettings.from_dict(self.profile.train_block(method.name), where=self.profile_where).val_plates
+            val_psnr = mean_psnr(method, model, self.splits.val[:n], self.device, int(self.eval_cfg["batch_size"]))
 
         bar = self._bar(f"evaluate {method.name}", 1 + len(self.plan.ocr))
         t0 = time.perf_counter()
@@ -626,15 +646,18 @@ class Runner:
             "eval_key": eval_key,
             "eval": cfg["eval"],
             "profile": self.profile_name,
+            "profile_description": self.profile.description,
             "device": str(self.device),
             "commit": self.commit,
             "describe": {**method.describe(), **recipe_info},
             "train": train_info,
+            "val_psnr": val_psnr,  # mean over the val plates: best checkpoint's, or as evaluated
             "weights": cfg.get("weights"),
             "sr_seconds": round(sr_seconds, 3),
             "ocr": ocr_info,
             "seed": self.seed,
             "torch": str(torch.__version__),
+            "machine": machine_facts(self.device),
             "n_plates": len(table),
             "cost": cost,
             "summary": metric_summary(table),

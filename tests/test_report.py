@@ -4,7 +4,9 @@ figures, HTML, provenance, and refusing results from different test sets."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -96,17 +98,102 @@ def test_report_regenerates_everything_with_provenance(fake_run, tmp_path):
                    "recognisers: fake", "12 train / 4 val / 6 test plates", "config hashes: bicubic="):
         assert needle in md, needle
     figs = sorted(p.name for p in (tmp_path / "figures").rglob("*.png"))
-    assert figs == ["cost_quality.png", "psnr_y_distribution.png", "qualitative.png", "val_psnr.png"]
+    assert figs == ["cost_quality.png", "psnr_y_distribution.png", "qualitative.png", "val_psnr.png", "val_psnr_time.png"]
     for link in [l for l in md.splitlines() if l.startswith("![")]:
         assert (tmp_path / link.split("](")[1].rstrip(")")).is_file()
     html = (tmp_path / "again.html").read_text()
-    assert html.count("data:image/png;base64,") == 4 and "http://" not in html and "https://" not in html
+    assert html.count("data:image/png;base64,") == 5 and "http://" not in html and "https://" not in html
     meta = json.loads((tmp_path / "again.json").read_text())["meta"]
     assert meta["provenance"]["data"]["n_test"] == 6 and meta["provenance"]["recognisers"] == ["fake"]
     assert {m["key"] for m in meta["metrics"]} >= {"psnr", "psnr_y", "ssim_y", "plate_acc", "char_acc", "cbw", "rho", "params", "flops", "ms"}
     # --run-dir keeps working
     res = CliRunner().invoke(cli, ["report", "--run-dir", str(fake_run / "runs"), "--out", str(tmp_path / "third"), "--no-figures"])
     assert res.exit_code == 0, res.output
+
+
+def test_profile_and_budget_come_first_and_under_trained_rows_are_marked(fake_run):
+    md = (fake_run / "lb" / "synthetic-x8-test.md").read_text()
+    first = [line for line in md.splitlines() if line.startswith("- ")][0]
+    tiny = json.loads((fake_run / "runs" / "tiny" / "result.json").read_text())
+    assert tiny["profile_description"] and first.startswith(f"- **profile `test`: {tiny['profile_description']}**")
+    assert f"tiny {tiny['train']['iterations']:,} (" in first and "bicubic" not in first.split("budget", 1)[1]
+    board = pd.read_csv(fake_run / "lb" / "synthetic-x8-test.csv").set_index("method")
+    below = board.loc["tiny", "psnr_y"] < board.loc["bicubic", "psnr_y"]
+    assert bool(board.loc["tiny", "under_trained"]) == below and not board.loc["bicubic", "under_trained"]
+    assert ("| tiny ‡ |" in md and "under-trained at this budget" in md) == below
+    # Bicubic's val PSNR (the floor line of the training curves) is the validator's number
+    import torch
+
+    from lpsr import registry
+    from lpsr.data.sources import load_data
+    from lpsr.train.validate import Validator
+
+    bic = json.loads((fake_run / "runs" / "bicubic" / "result.json").read_text())
+    val = load_data("synthetic", synthetic_sizes=(12, 4, 6), scale=8).val
+    method = registry.get("bicubic").create(8)
+    assert bic["val_psnr"] == pytest.approx(Validator(method, val, torch.device("cpu")).mean_psnr(torch.nn.Identity()))
+    assert tiny["val_psnr"] == tiny["train"]["best_val_psnr"]
+    assert bic["machine"]["logical_cpus"] >= 1 and bic["machine"]["cpu"]
+    # every logged line carries the training wall time so far, for the time-axis figure
+    log = [json.loads(line) for line in (fake_run / "runs" / "tiny" / "train.jsonl").read_text().splitlines()]
+    secs = [r["seconds"] for r in log]
+    assert secs and all(b >= a >= 0 for a, b in zip(secs, secs[1:]))
+
+
+def test_under_trained_mark_rule():
+    """Only learned rows below the best no-parameter row (in PSNR-Y) are marked."""
+    from bench.report.leaderboard import Cell, Row, columns_for, mark_under_trained
+
+    cols = columns_for([])
+    name = next(c.name for c in cols if c.spec.key == "psnr_y")
+    learned = {"train": {"iterations": 10}, "params": 5, "cost": {"params": 5}}
+    floor = {"train": {}, "params": 0, "cost": {"params": 0}}
+    loaded = {"train": {}, "params": 5, "cost": {"params": 5}, "weights": {"path": "w.safetensors"}}
+    rows = [Row("bicubic", result=floor, cells={name: Cell(18.0)}), Row("bicubic-torch", result=floor, cells={name: Cell(17.9)}),
+            Row("low", result=learned, cells={name: Cell(17.95)}), Row("high", result=learned, cells={name: Cell(18.5)}),
+            Row("pretrained", result=loaded, cells={name: Cell(1.0)}), Row("HR (ceiling)", reference=True, cells={})]
+    assert mark_under_trained(rows, cols) == 18.0
+    assert [r.label for r in rows] == ["bicubic", "bicubic-torch", "low ‡", "high", "pretrained", "HR (ceiling)"]
+    # no floor row, no mark
+    assert math.isnan(mark_under_trained(rows[2:], cols))
+    assert not any(r.under_trained for r in rows[2:])
+
+
+def test_time_axis_falls_back_to_the_mean_step_time(tmp_path):
+    """Logs written before per-line wall time: seconds = iteration x train_seconds / iterations."""
+    from bench.report.figures import _curve_seconds
+
+    class MR:
+        result = {"train": {"train_seconds": 50.0, "iterations": 100}}
+
+    assert _curve_seconds(MR, [{"iteration": 10}, {"iteration": 100}]) == ([5.0, 50.0], False)
+    assert _curve_seconds(MR, [{"iteration": 10, "seconds": 7.0}]) == ([7.0], True)
+
+
+def test_reproduction_report_from_a_run(fake_run, tmp_path):
+    """benchmarks/reproduction.py: the paper's Table 1 beside the run, gains with paired tests,
+    the figure; methods the run lacks are said to be not run."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduction.py"
+    mod_spec = importlib.util.spec_from_file_location("reproduction", path)
+    repro = importlib.util.module_from_spec(mod_spec)
+    sys.modules["reproduction"] = repro  # its dataclass looks its module up
+    mod_spec.loader.exec_module(repro)
+    notes = tmp_path / "notes.md"
+    notes.write_text("## Discussion\n\nhand-written")
+    out = tmp_path / "docs" / "reproduction.md"
+    assert repro.main(["--run-dir", str(fake_run / "runs"), "--notes", str(notes), "--out", str(out)]) == 0
+    md = out.read_text()
+    plates = {m: pd.read_csv(fake_run / "runs" / m / "plates.csv") for m in ("bicubic", "tiny")}
+    gain = plates["tiny"]["psnr_y"].median() - plates["bicubic"]["psnr_y"].median()
+    gains = md.split("## Gain over Bicubic")[1].split("\n## ")[0]
+    row = next(line for line in gains.splitlines() if line.startswith("| tiny |"))
+    assert f"{gain:+.2f}" in row
+    assert "| srcnn (SRCNN) | 57K / not run |" in md and "| pecl vs mse | not run | not measured |" in md.replace("PECL > MSE (PSNR-Y) ", "")
+    assert "tiny 6 it (" in md and md.rstrip().endswith("hand-written")
+    assert (tmp_path / "docs" / "figures" / "reproduction_val_psnr_time.png").is_file()
+    assert repro.main(["--run-dir", str(tmp_path / "nothing"), "--out", str(out)]) == 2
 
 
 def _copy_run(src: Path, dst: Path) -> Path:

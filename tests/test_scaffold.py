@@ -12,6 +12,7 @@ import pytest
 
 from bench.scaffold.new_method import scaffold, scaffold_package
 from lpsr.errors import UserError
+from cli_helpers import has_row
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,7 +38,7 @@ def test_scaffolded_method_is_listed_checked_and_runs(tmp_path):
     run = bench(["run", "--methods", "my-sr,bicubic", "--scale", "8", "--profile", "test", "--ocr", "none",
                  "--run-dir", "runs", "--leaderboard-dir", "lb"], tmp_path, env)
     assert run.returncode == 0, run.stderr
-    assert "| my-sr |" in (tmp_path / "lb" / "synthetic-x8-test.md").read_text()
+    assert has_row((tmp_path / "lb" / "synthetic-x8-test.md").read_text(), "my-sr")
 
 
 def test_scaffold_refuses_bad_or_taken_names(tmp_path):

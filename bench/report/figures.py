@@ -84,26 +84,69 @@ def read_train_log(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def val_curves(results, path: Path) -> bool:
+def _style(i: int) -> dict[str, Any]:
+    """Colour, and a line style that changes each time the palette wraps (>15 methods)."""
+    return {"color": _colour(i), "linestyle": ["-", "--", ":", "-."][(i // len(PALETTE)) % 4]}
+
+
+def _curve_seconds(mr, log: list[dict[str, Any]]) -> tuple[list[float], bool]:
+    """Training seconds at each logged validation: the logged wall time, or (runs whose
+    log predates it) iteration x the run's mean seconds per iteration; second value: exact."""
+    if all("seconds" in r for r in log):
+        return [float(r["seconds"]) for r in log], True
+    tr = mr.result.get("train") or {}
+    secs, total = tr.get("train_seconds"), tr.get("iterations")
+    if not secs or not total:
+        return [], False
+    return [r["iteration"] * secs / total for r in log], False
+
+
+def val_curves(results, path: Path, x: str = "iteration", floors: dict[str, float] | None = None) -> bool:
+    """Validation PSNR of every trained method against its training iterations
+    (``x="iteration"``, the paper's Fig. 6) or its training wall time (``x="seconds"``:
+    which method is best at which budget).  Methods evaluated without training (Bicubic)
+    are dashed horizontal lines at their ``val_psnr`` (``floors`` adds or overrides some)."""
     curves = []
+    flat: dict[str, tuple[int, float]] = {}
+    estimated = False
     for i, mr in enumerate(results):
         log = [r for r in read_train_log(mr.dir / "train.jsonl") if "val_psnr" in r and "iteration" in r]
-        if log:
-            curves.append((i, mr.name, [r["iteration"] for r in log], [r["val_psnr"] for r in log], (mr.result.get("train") or {}).get("best_iteration")))
+        if not log:
+            v = (floors or {}).get(mr.name, mr.result.get("val_psnr"))
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                flat[mr.name] = (i, float(v))
+            continue
+        its = [r["iteration"] for r in log]
+        xs: list[float] = [float(v) for v in its]
+        if x == "seconds":
+            xs, exact = _curve_seconds(mr, log)
+            if not xs:
+                continue
+            estimated |= not exact
+            xs = [v / 60.0 for v in xs]
+        best = (mr.result.get("train") or {}).get("best_iteration")
+        star = xs[its.index(best)] if best in its else None
+        curves.append((i, mr.name, xs, [r["val_psnr"] for r in log], star))
     if not curves:
         return False
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4.8))
-    for i, name, its, vals, best in curves:
-        ax.plot(its, vals, marker="o", ms=3, lw=1.5, color=_colour(i), label=name)
-        if best in its:
-            k = its.index(best)
-            ax.plot([best], [vals[k]], marker="*", ms=12, color=_colour(i), markeredgecolor="black", zorder=5)
+    for i, name, xs, vals, star in curves:
+        ax.plot(xs, vals, marker="o", ms=3, lw=1.5, label=name, **_style(i))
+        if star is not None:
+            ax.plot([star], [vals[xs.index(star)]], marker="*", ms=12, color=_colour(i), markeredgecolor="black", zorder=5)
+    for name, (i, v) in flat.items():
+        ax.axhline(v, color=_colour(i), ls="--", lw=1.2, label=f"{name} (not trained)")
     ax.set_xscale("log")
     _plain_log_axis(ax.xaxis)
-    ax.set_xlabel("training iteration (log scale)")
+    if x == "seconds":
+        ax.set_xlabel("training wall time, minutes (log scale; validation included)"
+                      + ("; partly estimated: iteration x mean s/iteration" if estimated else ""))
+        ax.set_title("Validation PSNR against training time (star: best checkpoint)")
+    else:
+        ax.set_xlabel("training iteration (log scale)")
+        ax.set_title("Validation PSNR during training (star: best checkpoint, the one evaluated)")
     ax.set_ylabel("validation PSNR (dB, mean over val plates)")
-    ax.set_title("Validation PSNR during training (star: best checkpoint, the one evaluated)")
     ax.legend(fontsize=8, ncol=2, loc="best")
     _save(fig, path)
     return True
@@ -414,6 +457,9 @@ def make_all(run_dir: Path, results, reference, rows, ocr: list[str], fig_dir: P
         skipped.append("validation curves (no trained method with a train.jsonl)")
     else:
         made.append(("val_psnr", "Validation PSNR vs training iterations (log axis); star: the best checkpoint, which is evaluated", p))
+        p = fig_dir / "val_psnr_time.png"
+        if val_curves(results, p, x="seconds"):
+            made.append(("val_psnr_time", "Validation PSNR vs training wall time on the run's device (log axis): which method is best at which budget", p))
     p = fig_dir / "psnr_y_distribution.png"
     if psnr_y_distribution(results, p):
         made.append(("psnr_y_distribution", "Per-plate PSNR-Y distribution of every method (box: quartiles; dots: plates)", p))

@@ -654,6 +654,8 @@ def train(
                     if ctx.enabled:
                         stopped_early = bool(ddp.broadcast_object(stopped_early))
                 if record is not None:
+                    # wall seconds of training so far (validation included, resumes added up)
+                    record["seconds"] = round(elapsed + (time.perf_counter() - t0), 3)
                     line = json.dumps(record) + "\n"
                     logged += line
                     if log is not None:
