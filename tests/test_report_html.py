@@ -55,7 +55,7 @@ def test_html_report_in_headless_chromium(report_html, tmp_path):
     page = dom.stdout
     assert page.count('<tr class="method" data-method="bicubic">') == 1 and page.count('data-method="tiny"') == 1
     assert page.count("data:image/png;base64,") >= 4
-    assert "Image quality and cost" in page and "Provenance" in page
+    assert "Image quality and cost" in page and "Provenance" in page and "<strong>profile test:" in page
     shot = tmp_path / "report.png"
     res = run_chromium(exe, "--window-size=1400,2000", "--hide-scrollbars", f"--screenshot={shot}", url)
     assert res.returncode == 0 and shot.is_file(), res.stderr[-2000:]
