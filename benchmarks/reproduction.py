@@ -322,7 +322,7 @@ def best_at_budgets(res: dict[str, MethodResults], minutes: list[float]) -> list
     for n, mr in res.items():
         log = [r for r in figures.read_train_log(mr.dir / "train.jsonl") if "val_psnr" in r] if mr.dir else []
         if log:
-            secs, _exact = figures._curve_seconds(mr, log)
+            secs, _exact = figures.curve_seconds(mr, log)
             if secs:
                 curves[n] = list(zip([s / 60 for s in secs], [r["val_psnr"] for r in log]))
     if not curves:
@@ -348,6 +348,35 @@ def section_curves(res: dict[str, MethodResults], out: Path, floors: dict[str, f
             "*Validation PSNR (mean over the val plates) against training wall time on the study's machine, log axis; dashed: "
             "methods evaluated without training (their val PSNR). Star: the checkpoint evaluated.*", "",
             *best_at_budgets(res, [1, 2, 5, 10, 15, 20])]
+
+
+def section_budget(res: dict[str, MethodResults], longer: dict[str, MethodResults], path: Path | None) -> list[str]:
+    """The same methods retrained at a multiple of their budget (benchmarks/budget_sensitivity.py),
+    compared on the same test plates: is a row's number the method's or its budget's?"""
+    rows = []
+    for n, lm in longer.items():
+        mr = res.get(n)
+        if mr is None or not is_learned(lm.result) or not is_learned(mr.result):
+            continue
+        if list(mr.plates["id"]) != list(lm.plates["id"]):
+            raise SystemExit(f"error: {path}: {n}'s test plates differ from the study's; rerun it with the same --data")
+        t0, t1 = mr.result["train"], lm.result["train"]
+        dy, py = compare(lm, mr, "psnr_y")
+        da, pa = compare(lm, mr, "plate_acc", PRIMARY_OCR)
+        rows.append([n, f"{t0['iterations']:,} -> {t1['iterations']:,}",
+                     f"{t0['train_seconds'] / 60:.1f} -> {t1['train_seconds'] / 60:.1f}",
+                     f"{f2(agg(mr, 'psnr'))} -> {f2(agg(lm, 'psnr'))}",
+                     f"{f2(agg(mr, 'psnr_y'))} -> {f2(agg(lm, 'psnr_y'))} ({f2(dy, sign=True)}, p = {pval(py)})",
+                     f"{pct(agg(mr, 'plate_acc', PRIMARY_OCR))} -> {pct(agg(lm, 'plate_acc', PRIMARY_OCR))} (p = {pval(pa)})",
+                     f"{pct(agg(mr, 'plate_acc', 'plate'))} -> {pct(agg(lm, 'plate_acc', 'plate'))}",
+                     f"{t1['best_iteration']:,}"])
+    if not rows:
+        return []
+    return ["## Budget sensitivity", "",
+            f"The same methods, recipe, data and seed, retrained at a multiple of the study's budget (`{path}`, profile "
+            f"`{next(iter(longer.values())).result.get('profile')}`): study -> longer, on the same test plates, paired tests as above.", ""
+            ] + md_table(["method", "iterations", "train min", "PSNR", "PSNR-Y (Δ, Wilcoxon p)", f"plate acc {PRIMARY_OCR} (McNemar p)",
+                          "plate acc (plate)", "best iteration"], rows)
 
 
 def floor_val_psnr(res: dict[str, MethodResults]) -> dict[str, float]:
@@ -378,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-dir", type=Path, required=True, help="the study's run directory")
     ap.add_argument("--leaderboard", default="leaderboards/ccpd-sample-x8-cpu.md", help="the study's leaderboard (named in the text)")
     ap.add_argument("--ablation", type=Path, default=None, help="the PECL ablation leaderboard's JSON")
+    ap.add_argument("--longer", type=Path, default=None,
+                    help="a run of some of the same methods at a multiple of their budget (benchmarks/budget_sensitivity.py)")
     ap.add_argument("--machine", default="not recorded in the run", help="the machine, when the run does not record it")
     ap.add_argument("--notes", type=Path, default=ROOT / "benchmarks" / "reproduction_notes.md")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "reproduction.md")
@@ -400,6 +431,12 @@ def main(argv: list[str] | None = None) -> int:
     md += section_claims(res, ablation, args.ablation)
     md += section_hinge(res)
     md += section_curves(res, args.out, floor_val_psnr(res))
+    if args.longer is not None:
+        longer = {mr.name: mr for mr in load_results(args.longer)}
+        if not longer:
+            print(f"error: --longer {args.longer}: no finished method results", file=sys.stderr)
+            return 2
+        md += section_budget(res, longer, args.longer)
     if args.notes.is_file():
         md += [args.notes.read_text(encoding="utf-8").rstrip(), ""]
     from lpsr.io import write_text

@@ -161,13 +161,13 @@ def test_under_trained_mark_rule():
 
 def test_time_axis_falls_back_to_the_mean_step_time(tmp_path):
     """Logs written before per-line wall time: seconds = iteration x train_seconds / iterations."""
-    from bench.report.figures import _curve_seconds
+    from bench.report.figures import curve_seconds
 
     class MR:
         result = {"train": {"train_seconds": 50.0, "iterations": 100}}
 
-    assert _curve_seconds(MR, [{"iteration": 10}, {"iteration": 100}]) == ([5.0, 50.0], False)
-    assert _curve_seconds(MR, [{"iteration": 10, "seconds": 7.0}]) == ([7.0], True)
+    assert curve_seconds(MR, [{"iteration": 10}, {"iteration": 100}]) == ([5.0, 50.0], False)
+    assert curve_seconds(MR, [{"iteration": 10, "seconds": 7.0}]) == ([7.0], True)
 
 
 def test_reproduction_report_from_a_run(fake_run, tmp_path):
@@ -183,8 +183,11 @@ def test_reproduction_report_from_a_run(fake_run, tmp_path):
     notes = tmp_path / "notes.md"
     notes.write_text("## Discussion\n\nhand-written")
     out = tmp_path / "docs" / "reproduction.md"
-    assert repro.main(["--run-dir", str(fake_run / "runs"), "--notes", str(notes), "--out", str(out)]) == 0
+    longer = _copy_run(fake_run, tmp_path / "longer")
+    assert repro.main(["--run-dir", str(fake_run / "runs"), "--notes", str(notes), "--out", str(out), "--longer", str(longer)]) == 0
     md = out.read_text()
+    budget = md.split("## Budget sensitivity")[1].split("\n## ")[0]
+    assert "| tiny | 6 -> 6 |" in budget and "bicubic" not in budget.split("|---|")[1]
     plates = {m: pd.read_csv(fake_run / "runs" / m / "plates.csv") for m in ("bicubic", "tiny")}
     gain = plates["tiny"]["psnr_y"].median() - plates["bicubic"]["psnr_y"].median()
     gains = md.split("## Gain over Bicubic")[1].split("\n## ")[0]

@@ -89,7 +89,7 @@ def _style(i: int) -> dict[str, Any]:
     return {"color": _colour(i), "linestyle": ["-", "--", ":", "-."][(i // len(PALETTE)) % 4]}
 
 
-def _curve_seconds(mr, log: list[dict[str, Any]]) -> tuple[list[float], bool]:
+def curve_seconds(mr, log: list[dict[str, Any]]) -> tuple[list[float], bool]:
     """Training seconds at each logged validation: the logged wall time, or (runs whose
     log predates it) iteration x the run's mean seconds per iteration; second value: exact."""
     if all("seconds" in r for r in log):
@@ -119,7 +119,7 @@ def val_curves(results, path: Path, x: str = "iteration", floors: dict[str, floa
         its = [r["iteration"] for r in log]
         xs: list[float] = [float(v) for v in its]
         if x == "seconds":
-            xs, exact = _curve_seconds(mr, log)
+            xs, exact = curve_seconds(mr, log)
             if not xs:
                 continue
             estimated |= not exact
