@@ -1,7 +1,7 @@
 """Is a study row's number the method's or its budget's? Retrain chosen methods of a study
 profile at a multiple of their budget, same recipe and data, and publish that leaderboard.
 
-    python benchmarks/budget_sensitivity.py --methods pecl-pull-skip --factor 2 \\
+    python benchmarks/budget_sensitivity.py --methods mse-skip --factor 2 \\
         --data ccpd:../shared/data/ccpd-sample --ocr ppocr,plate --run-dir runs/ccpd-sample-x8-cpu-x2
 
 It writes ``<run-dir>/cpu-x<factor>.yaml``: the base profile with each chosen method's
