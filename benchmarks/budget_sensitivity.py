@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lpsr.config import ConfigError  # noqa: E402
-from lpsr.profile import load_profile, profile_path  # noqa: E402
+from lpsr.profile import load_profile  # noqa: E402
 
 SCALED = ("iterations", "val_every")
 
@@ -63,7 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--factor: must be an integer >= 2")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     try:
-        profile_path(args.base)
         raw = scaled_profile(args.base, methods, args.factor)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

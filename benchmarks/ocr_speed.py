@@ -74,14 +74,11 @@ def score(reader, images, truths, repeat: int):
 def machine() -> str:
     import onnxruntime
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    import torch
+
+    from bench.runner import machine_facts
+
+    cpu = machine_facts(torch.device("cpu"))["cpu"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}; "

@@ -22,16 +22,9 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-
-def cpu_model() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from bench.runner import machine_facts  # noqa: E402
 
 
 def main() -> None:
@@ -75,7 +68,7 @@ def main() -> None:
         f"# `bench run` timing: {tag}",
         "",
         f"- command: `{' '.join(cmd)}` (via `python benchmarks/run_all.py --methods {args.methods} --data {args.data} --profile {args.profile} --ocr {args.ocr}`)",
-        f"- machine: {cpu_model()}, {torch.get_num_threads()} torch threads, {platform.system()} {platform.release()}, Python {platform.python_version()}, torch {torch.__version__}, device cpu",
+        f"- machine: {machine_facts(torch.device('cpu'))['cpu']}, {torch.get_num_threads()} torch threads, {platform.system()} {platform.release()}, Python {platform.python_version()}, torch {torch.__version__}, device cpu",
         f"- measured {time.strftime('%Y-%m-%d')}; wall time of the whole command, data loading, training, evaluation and OCR included: **{wall / 60:.1f} min ({wall:.0f} s)**",
         f"- leaderboard: `{board}`",
         "",

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,19 +29,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.runner import machine_facts  # noqa: E402
 from lpsr import registry  # noqa: E402
 from lpsr.method import Batch, count_parameters  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def random_batch(batch: int, patch: int, scale: int) -> Batch:
@@ -114,7 +102,7 @@ def main() -> None:
     lines = [
         "# Seconds per training step on CPU",
         "",
-        f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, {args.threads} threads, "
+        f"- machine: {machine_facts(torch.device('cpu'))['cpu']}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, {args.threads} threads, "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset (busy-waiting)')}",
         f"- step: batch {args.batch} of {args.patch}x{args.patch} HR patches "
         f"({args.patch // args.scale}x{args.patch // args.scale} LR) at x{args.scale}; forward, loss recipe, "

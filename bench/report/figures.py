@@ -125,7 +125,7 @@ def val_curves(results, path: Path, x: str = "iteration", floors: dict[str, floa
             estimated |= not exact
             xs = [v / 60.0 for v in xs]
         best = (mr.result.get("train") or {}).get("best_iteration")
-        star = xs[its.index(best)] if best in its else None
+        star = its.index(best) if best in its else None
         curves.append((i, mr.name, xs, [r["val_psnr"] for r in log], star))
     if not curves:
         return False
@@ -134,7 +134,7 @@ def val_curves(results, path: Path, x: str = "iteration", floors: dict[str, floa
     for i, name, xs, vals, star in curves:
         ax.plot(xs, vals, marker="o", ms=3, lw=1.5, label=name, **_style(i))
         if star is not None:
-            ax.plot([star], [vals[xs.index(star)]], marker="*", ms=12, color=_colour(i), markeredgecolor="black", zorder=5)
+            ax.plot([xs[star]], [vals[star]], marker="*", ms=12, color=_colour(i), markeredgecolor="black", zorder=5)
     for name, (i, v) in flat.items():
         ax.axhline(v, color=_colour(i), ls="--", lw=1.2, label=f"{name} (not trained)")
     ax.set_xscale("log")

@@ -485,7 +485,6 @@ def provenance(results: list[MethodResults], reference: MethodResults | None, oc
 def profile_descriptions(results: list[MethodResults]) -> list[str]:
     """Each profile's description: from the results, else from the named profile (runs
     written before results recorded it)."""
-    from lpsr.errors import UserError
     from lpsr.profile import load_profile
 
     out = []
