@@ -340,8 +340,8 @@ def test_ablation_group_is_the_papers_grid():
     assert grid == {(d, dist) for d in (64, 128, 256, 512) for dist in ("manhattan", "euclidean")}
     forms = {registry.get(n).create(8).describe()["contrastive"] for n in members if n.startswith("pecl")}
     assert forms == {"paper-eq17", "pull", "hadsell"}
-    # the ablation group shares only the MSE baseline and the intended form with `all`
-    assert set(members) & set(registry.groups()["all"]) == {"mse", "pecl-pull"}
+    # the ablation group shares only the floor, the MSE baseline and the intended form with `all`
+    assert set(members) & set(registry.groups()["all"]) == {"bicubic", "mse", "pecl-pull"}
     assert {"mse-skip", "pecl-pull-skip"} <= set(members)
 
 
