@@ -45,7 +45,10 @@ def _save(fig, path: Path) -> None:
     if FOOTER["text"]:
         import textwrap
 
-        fig.text(0.0, 0.0, "\n".join(textwrap.wrap(FOOTER["text"], 100)), fontsize=7, color="#555555", ha="left", va="top", transform=fig.transFigure)
+        # under everything drawn, rotated tick labels included (they may reach below the figure)
+        bottom = min(0.0, fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight())
+        fig.text(0.0, bottom - 0.01, "\n".join(textwrap.wrap(FOOTER["text"], 100)), fontsize=7, color="#555555",
+                 ha="left", va="top", transform=fig.transFigure)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -175,6 +178,18 @@ def psnr_y_distribution(results, path: Path) -> bool:
 
 
 # -- cost vs quality -------------------------------------------------------------------------
+def _coincident(points: list[tuple[float, float, str]]) -> dict[tuple[float, float], list[str]]:
+    """Labels of points drawn on (nearly) the same spot under one label: x within 2% (a log
+    axis), y within 1.5% of the y span."""
+    ys = [y for _, y, _ in points]
+    tol = 0.015 * (max(ys) - min(ys)) if ys else 0.0
+    groups: dict[tuple[float, float], list[str]] = {}
+    for x, y, label in points:
+        key = next((k for k in groups if math.isclose(k[0], x, rel_tol=0.02) and abs(k[1] - y) <= tol), (x, y))
+        groups.setdefault(key, []).append(label)
+    return groups
+
+
 def cost_quality(rows, ocr: list[str], path: Path) -> bool:
     from bench.report.leaderboard import cost_values
     from lpsr.metrics.spec import fmt_count
@@ -198,6 +213,7 @@ def cost_quality(rows, ocr: list[str], path: Path) -> bool:
           ("ms per plate, warm (log)", 3)]
     markers = ["o", "s", "^", "D", "v"]
     bad = lambda v: v is None or (isinstance(v, float) and math.isnan(v))  # noqa: E731
+    labels: dict[tuple[int, int], list] = {(r, c): [] for r in range(nrows) for c in range(2)}
     for c_i, (xlabel, xk) in enumerate(xs):
         for r_i in range(nrows):
             ax = axes[r_i][c_i]
@@ -210,7 +226,7 @@ def cost_quality(rows, ocr: list[str], path: Path) -> bool:
                     if bad(p[4]):
                         continue
                     ax.scatter([x], [p[4]], s=40, color=_colour(p[0]), zorder=3)
-                    ax.annotate(label, (x, p[4]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+                    labels[(r_i, c_i)].append((x, p[4], label))
                 else:
                     for k, n in enumerate(ocr):
                         y = p[5][n]
@@ -218,7 +234,7 @@ def cost_quality(rows, ocr: list[str], path: Path) -> bool:
                             continue
                         ax.scatter([x], [100 * y], s=40, color=_colour(p[0]), marker=markers[k % len(markers)], zorder=3)
                         if k == 0:
-                            ax.annotate(label, (x, 100 * y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+                            labels[(r_i, c_i)].append((x, 100 * y, label))
             ax.set_xscale("log")
             if xk == 2:
                 from matplotlib import ticker
@@ -241,6 +257,17 @@ def cost_quality(rows, ocr: list[str], path: Path) -> bool:
                 ax.legend(title="recogniser", fontsize=8, loc="best")
     fig.suptitle("Cost vs quality (up and left is better)")
     fig.tight_layout()
+    # methods often share a parameter count (ablations: all of them) or land close together:
+    # move their labels apart, each tied to its point by a thin line
+    from adjustText import adjust_text
+
+    for (r_i, c_i), pending in labels.items():
+        ax = axes[r_i][c_i]
+        texts = [ax.text(x, y, "\n".join(", ".join(names[k:k + 2]) for k in range(0, len(names), 2)), fontsize=8,
+                         multialignment="left")
+                 for (x, y), names in _coincident(pending).items()]
+        if texts:
+            adjust_text(texts, ax=ax, expand=(1.15, 1.5), arrowprops={"arrowstyle": "-", "color": "0.55", "lw": 0.6})
     _save(fig, path)
     return True
 
