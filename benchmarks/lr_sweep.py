@@ -77,6 +77,11 @@ def parse_reuse(items: list[str], method: str) -> dict[float, Path]:
     return out
 
 
+def bench_run(args: list[str]) -> int:
+    """``bench ARGS`` in a child process (this interpreter); its exit status."""
+    return subprocess.run([sys.executable, "-m", "bench.cli", *args]).returncode
+
+
 def point_dir(run_dir: Path, lr: float) -> Path:
     return run_dir / f"lr-{lr:g}"
 
@@ -95,7 +100,8 @@ def read_point(method_dir: Path) -> dict | None:
             "dir": method_dir}
 
 
-def report(method: str, base: str, points: dict[float, dict], out: Path, command: str) -> str:
+def report(method: str, base: str, points: dict[float, dict], out: Path, command: str,
+           failed: dict[float, str] | None = None) -> str:
     """Markdown table of the sweep and the choice, with a figure of the val curves beside ``out``."""
     import matplotlib
 
@@ -135,6 +141,8 @@ def report(method: str, base: str, points: dict[float, dict], out: Path, command
         mark = " **(chosen)**" if lr == best else ""
         lines.append(f"| {lr:g}{mark} | {p['best_val_psnr']:.3f} | {p['best_iteration']} | {p['final_val_psnr']:.3f} | "
                      f"{p['iterations']} | {p['train_seconds']:.0f} | {p['commit']} |")
+    for lr, why in sorted((failed or {}).items()):
+        lines.append(f"| {lr:g} | {why} | | | | | |")
     lines += ["", f"Chosen: lr **{best:g}** (best val PSNR {points[best]['best_val_psnr']:.3f} dB).", "",
               f"![val PSNR against iterations per lr]({fig_path.name})", ""]
     out.write_text("\n".join(lines))
@@ -160,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    failed: dict[float, str] = {}
     for lr, raw in profiles.items():
         run_dir = point_dir(args.run_dir, lr)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -169,19 +178,21 @@ def main(argv: list[str] | None = None) -> int:
         cmd = ["run", "--methods", args.method, "--scale", args.scale, "--data", args.data, "--profile", str(prof_file),
                "--ocr", "none", "--run-dir", str(run_dir), "--leaderboard-dir", str(run_dir / "leaderboard")]
         print("bench " + " ".join(cmd), flush=True)
-        rc = subprocess.run([sys.executable, "-m", "bench.cli", *cmd]).returncode
-        if rc != 0:
+        rc = bench_run(cmd)
+        if rc == 2:  # an error the user can fix at this lr, e.g. a NaN loss: a result of the sweep
+            failed[lr] = f"failed (bench run exit 2, e.g. a NaN loss: {run_dir / args.method / 'result.json'})"
+        elif rc != 0:
             print(f"error: the point at lr {lr:g} stopped (exit {rc}); rerun the same command to resume", file=sys.stderr)
             return rc
-    dirs = {lr: reuse.get(lr, point_dir(args.run_dir, lr) / args.method) for lr in lrs}
+    dirs = {lr: reuse.get(lr, point_dir(args.run_dir, lr) / args.method) for lr in lrs if lr not in failed}
     points = {lr: read_point(d) for lr, d in dirs.items()}
     missing = [f"{lr:g} ({d})" for lr, d in dirs.items() if points[lr] is None]
-    if missing:
-        print(f"error: no finished result for lr {', '.join(missing)}; rerun the same command", file=sys.stderr)
+    if missing or not points:
+        print(f"error: no finished result for lr {', '.join(missing) or 'any point'}; rerun the same command", file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/lr_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    chosen = report(args.method, args.base, points, args.out, command)
+    chosen = report(args.method, args.base, points, args.out, command, failed)
     print(f"chosen lr {chosen} on val; report {args.out}")
     return 0
 

@@ -80,3 +80,23 @@ def test_bad_input_is_a_one_line_error(sweep, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "result.json not found" in err
     assert not (tmp_path / "r").exists() and not (tmp_path / "o.md").exists()
+
+
+def test_a_diverged_point_is_reported_and_the_others_still_chosen(sweep, tmp_path, monkeypatch):
+    run = tmp_path / "sweep"
+    point = fake_point(tmp_path / "study" / "mse-skip", 2e-4, [(100, 20.0), (200, 21.0)], test_psnr=0.0)
+    calls = []
+
+    def fake_bench(cmd):  # bench run at lr 1e-3 stops with a NaN loss (exit 2)
+        calls.append(cmd)
+        return 2
+
+    monkeypatch.setattr(sweep, "bench_run", fake_bench)
+    out = tmp_path / "sweep.md"
+    assert sweep.main(["--method", "mse-skip", "--lrs", "2e-4,1e-3", "--run-dir", str(run), "--out", str(out),
+                       "--reuse", f"2e-4={point}"]) == 0
+    assert len(calls) == 1 and "--profile" in calls[0]
+    prof = yaml.safe_load((run / "lr-0.001" / "profile.yaml").read_text())
+    assert prof["per_method"]["mse-skip"]["lr"] == 1e-3
+    text = out.read_text()
+    assert "| 0.001 | failed (bench run exit 2" in text and "Chosen: lr **0.0002**" in text
