@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     for lr, raw in profiles.items():
         run_dir = point_dir(args.run_dir, lr)
         run_dir.mkdir(parents=True, exist_ok=True)
-        prof_file = run_dir / "profile.yaml"
+        prof_file = run_dir / f"{Path(args.base).stem}-lr{lr:g}.yaml"  # the profile's name in its results
         prof_file.write_text(f"# written by benchmarks/lr_sweep.py --base {args.base} --method {args.method} (lr {lr:g})\n"
                              + yaml.safe_dump(raw, sort_keys=False))
         cmd = ["run", "--methods", args.method, "--scale", args.scale, "--data", args.data, "--profile", str(prof_file),

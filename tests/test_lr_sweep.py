@@ -96,7 +96,7 @@ def test_a_diverged_point_is_reported_and_the_others_still_chosen(sweep, tmp_pat
     assert sweep.main(["--method", "mse-skip", "--lrs", "2e-4,1e-3", "--run-dir", str(run), "--out", str(out),
                        "--reuse", f"2e-4={point}"]) == 0
     assert len(calls) == 1 and "--profile" in calls[0]
-    prof = yaml.safe_load((run / "lr-0.001" / "profile.yaml").read_text())
+    prof = yaml.safe_load((run / "lr-0.001" / "cpu-lr0.001.yaml").read_text())
     assert prof["per_method"]["mse-skip"]["lr"] == 1e-3
     text = out.read_text()
     assert "| 0.001 | failed (bench run exit 2" in text and "Chosen: lr **0.0002**" in text
