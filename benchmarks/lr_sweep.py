@@ -77,9 +77,12 @@ def parse_reuse(items: list[str], method: str) -> dict[float, Path]:
     return out
 
 
-def bench_run(args: list[str]) -> int:
-    """``bench ARGS`` in a child process (this interpreter); its exit status."""
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args]).returncode
+def bench_run(args: list[str], log: Path) -> int:
+    """``bench ARGS`` in a child process (this interpreter), its output appended to ``log``
+    (not shown: the point's leaderboard holds test numbers the sweep must not choose on);
+    its exit status."""
+    with open(log, "a", encoding="utf-8") as fh:
+        return subprocess.run([sys.executable, "-m", "bench.cli", *args], stdout=fh, stderr=subprocess.STDOUT).returncode
 
 
 def point_dir(run_dir: Path, lr: float) -> Path:
@@ -177,12 +180,13 @@ def main(argv: list[str] | None = None) -> int:
                              + yaml.safe_dump(raw, sort_keys=False))
         cmd = ["run", "--methods", args.method, "--scale", args.scale, "--data", args.data, "--profile", str(prof_file),
                "--ocr", "none", "--run-dir", str(run_dir), "--leaderboard-dir", str(run_dir / "leaderboard")]
-        print("bench " + " ".join(cmd), flush=True)
-        rc = bench_run(cmd)
+        print("bench " + " ".join(cmd) + f"  (output: {run_dir / 'bench.log'})", flush=True)
+        rc = bench_run(cmd, run_dir / "bench.log")
         if rc == 2:  # an error the user can fix at this lr, e.g. a NaN loss: a result of the sweep
-            failed[lr] = f"failed (bench run exit 2, e.g. a NaN loss: {run_dir / args.method / 'result.json'})"
+            failed[lr] = f"failed (bench run exit 2, e.g. a NaN loss: {run_dir / 'bench.log'})"
         elif rc != 0:
-            print(f"error: the point at lr {lr:g} stopped (exit {rc}); rerun the same command to resume", file=sys.stderr)
+            print(f"error: the point at lr {lr:g} stopped (exit {rc}, see {run_dir / 'bench.log'}); rerun the same command to resume",
+                  file=sys.stderr)
             return rc
     dirs = {lr: reuse.get(lr, point_dir(args.run_dir, lr) / args.method) for lr in lrs if lr not in failed}
     points = {lr: read_point(d) for lr, d in dirs.items()}

@@ -87,8 +87,9 @@ def test_a_diverged_point_is_reported_and_the_others_still_chosen(sweep, tmp_pat
     point = fake_point(tmp_path / "study" / "mse-skip", 2e-4, [(100, 20.0), (200, 21.0)], test_psnr=0.0)
     calls = []
 
-    def fake_bench(cmd):  # bench run at lr 1e-3 stops with a NaN loss (exit 2)
+    def fake_bench(cmd, log):  # bench run at lr 1e-3 stops with a NaN loss (exit 2)
         calls.append(cmd)
+        log.write_text("error: [mse-skip] loss is NaN at iteration 12; lower train.lr\n")
         return 2
 
     monkeypatch.setattr(sweep, "bench_run", fake_bench)
