@@ -268,3 +268,11 @@ def test_report_names_a_corrupt_result_file(fake_run, tmp_path):
     res = CliRunner().invoke(cli, ["report", str(runs), "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and str(runs / "tiny" / "result.json") in str(res.exception)
     assert "unreadable result file" in str(res.exception)
+
+
+def test_a_run_over_several_commits_names_each_with_its_methods():
+    from bench.report.leaderboard import commit_text
+
+    assert commit_text({"commit": ["abc1234"]}) == "commit: `abc1234`"
+    prov = {"commit": ["19e8c77", "fae8efb"], "commit_methods": {"19e8c77": ["mse-skip"], "fae8efb": ["bicubic", "mse"]}}
+    assert commit_text(prov) == "commits: `19e8c77` (mse-skip); `fae8efb` (bicubic, mse)"

@@ -258,7 +258,8 @@ def cost_quality(rows, ocr: list[str], path: Path) -> bool:
     fig.suptitle("Cost vs quality (up and left is better)")
     fig.tight_layout()
     # methods often share a parameter count (ablations: all of them) or land close together:
-    # move their labels apart, each tied to its point by a thin line
+    # move their labels apart, each tied to its point by a thin line (a fixed iteration count:
+    # adjustText's default is a 1 s time limit, which makes the figure depend on machine speed)
     from adjustText import adjust_text
 
     for (r_i, c_i), pending in labels.items():
@@ -267,7 +268,7 @@ def cost_quality(rows, ocr: list[str], path: Path) -> bool:
                          multialignment="left")
                  for (x, y), names in _coincident(pending).items()]
         if texts:
-            adjust_text(texts, ax=ax, expand=(1.15, 1.5), arrowprops={"arrowstyle": "-", "color": "0.55", "lw": 0.6})
+            adjust_text(texts, ax=ax, expand=(1.15, 1.5), iter_lim=500, arrowprops={"arrowstyle": "-", "color": "0.55", "lw": 0.6})
     _save(fig, path)
     return True
 

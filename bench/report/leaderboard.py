@@ -458,6 +458,7 @@ def provenance(results: list[MethodResults], reference: MethodResults | None, oc
     return {
         "run_dir": Path(run_dir).name,
         "commit": uniq("commit"),
+        "commit_methods": {c: sorted(mr.name for mr in results if str(mr.result.get("commit")) == c) for c in uniq("commit")},
         "profile": uniq("profile"),
         "profile_description": profile_descriptions(results),
         "budget": {mr.name: {"iterations": (mr.result.get("train") or {}).get("iterations"),
@@ -521,7 +522,7 @@ def provenance_lines(prov: dict[str, Any], batch_note: str) -> list[str]:
         f"- data: `{d.get('name')}` (`--data {d.get('spec')}`), {d.get('n_train')} train / {d.get('n_val')} val / {d.get('n_test')} test plates, "
         f"HR {hr[0]}x{hr[1]} ({d.get('crop')} crop), fingerprint `{d.get('fingerprint')}`",
         f"- scale: x{prov['scale']}; LR = antialiased bicubic downscale of the HR plate",
-        f"- profile: `{one(prov['profile'])}`; seed: {one(prov['seed'])}; device: {one(prov['device'])}; torch {one(prov['torch'])}; commit: `{one(prov['commit'])}`",
+        f"- profile: `{one(prov['profile'])}`; seed: {one(prov['seed'])}; device: {one(prov['device'])}; torch {one(prov['torch'])}; {commit_text(prov)}",
         f"- PSNR on RGB and {prov['y_convention']}; crop border {prov['crop_border']} px; SR rounded to uint8 before scoring",
         f"- recognisers: {', '.join(prov['recognisers']) or 'none (--ocr none)'}; HR ceiling row: {'yes' if prov['hr_reference'] else 'no'}",
         "- values: median ± std over test plates [bootstrap 95% CI]; plate acc, char acc, conf-but-wrong: rate over plates [bootstrap 95% CI]; "
@@ -531,6 +532,16 @@ def provenance_lines(prov: dict[str, Any], batch_note: str) -> list[str]:
         f"- statistics: {prov['statistics']['ci']}; {prov['statistics']['paired_tests']}; {prov['statistics']['marks']}; {prov['statistics']['seen']}",
         "- config hashes: " + ", ".join(f"{k}={v}" for k, v in prov["config_hashes"].items()),
     ]
+
+
+def commit_text(prov: dict[str, Any]) -> str:
+    """``commit: `abc1234``` or, for a run whose methods ran at several commits, each commit in
+    its own backticks with the methods it produced."""
+    commits = prov["commit"]
+    if len(commits) <= 1:
+        return f"commit: `{commits[0] if commits else 'unknown'}`"
+    by = prov.get("commit_methods") or {}
+    return "commits: " + "; ".join(f"`{c}` ({', '.join(by.get(c, [])) or '?'})" for c in commits)
 
 
 def provenance_footer(prov: dict[str, Any]) -> str:
