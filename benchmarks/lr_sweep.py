@@ -23,11 +23,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report.figures import read_train_log  # noqa: E402
 from bench.runner import git_commit, machine_facts  # noqa: E402
 from lpsr.config import ConfigError  # noqa: E402
 from lpsr.profile import load_profile  # noqa: E402
@@ -95,12 +97,10 @@ def read_point(method_dir: Path) -> dict | None:
     if not result.is_file():
         return None
     got = json.loads(result.read_text())
-    log = [json.loads(line) for line in (method_dir / "train.jsonl").read_text().splitlines() if line.strip()]
-    curve = [(r["iteration"], r["val_psnr"]) for r in log if "val_psnr" in r]
+    curve = [(r["iteration"], r["val_psnr"]) for r in read_train_log(method_dir / "train.jsonl") if "val_psnr" in r]
     return {"best_val_psnr": got["train"]["best_val_psnr"], "best_iteration": got["train"]["best_iteration"],
             "iterations": got["train"]["iterations"], "final_val_psnr": curve[-1][1] if curve else float("nan"),
-            "train_seconds": got["train"]["train_seconds"], "commit": got["commit"], "curve": curve,
-            "dir": method_dir}
+            "train_seconds": got["train"]["train_seconds"], "commit": got["commit"], "curve": curve}
 
 
 def report(method: str, base: str, points: dict[float, dict], out: Path, command: str,
@@ -125,7 +125,7 @@ def report(method: str, base: str, points: dict[float, dict], out: Path, command
     fig.tight_layout()
     fig.savefig(fig_path)
     plt.close(fig)
-    facts = machine_facts(__import__("torch").device("cpu"))
+    facts = machine_facts(torch.device("cpu"))
     lines = [
         f"# Learning-rate sweep on val: `{method}` under the `{base}` profile",
         "",
