@@ -276,3 +276,18 @@ def test_a_run_over_several_commits_names_each_with_its_methods():
     assert commit_text({"commit": ["abc1234"]}) == "commit: `abc1234`"
     prov = {"commit": ["19e8c77", "fae8efb"], "commit_methods": {"19e8c77": ["mse-skip"], "fae8efb": ["bicubic", "mse"]}}
     assert commit_text(prov) == "commits: `19e8c77` (mse-skip); `fae8efb` (bicubic, mse)"
+
+
+def test_a_report_over_several_commits_keeps_each_methods_commit(fake_run, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(fake_run / "runs", runs)
+    result = runs / "bicubic" / "result.json"
+    got = json.loads(result.read_text())
+    tiny_commit = json.loads((runs / "tiny" / "result.json").read_text())["commit"]
+    result.write_text(json.dumps({**got, "commit": "0000000"}))
+    res = CliRunner().invoke(cli, ["report", str(runs), "--out", str(tmp_path / "mixed"), "--no-figures"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    md = (tmp_path / "mixed.md").read_text()
+    assert "commits: `0000000` (bicubic); " in md and f"`{tiny_commit}` (tiny)" in md
+    board = pd.read_csv(tmp_path / "mixed.csv").set_index("method")
+    assert board.loc["bicubic", "commit"] == "0000000" and board.loc["tiny", "commit"] == tiny_commit

@@ -675,7 +675,9 @@ def build(run_dir: Path, out_stem: Path, names: list[str] | None = None, fingerp
 
     flat = flat_rows(rows, cols) + failure_rows(failures)
     with atomic_path(out_stem.with_suffix(".csv")) as tmp:
-        pd.DataFrame([{**r, **provenance_columns(prov)} for r in flat]).to_csv(tmp, index=False)
+        method_commit = {m: c for c, ms in prov["commit_methods"].items() for m in ms}
+        pd.DataFrame([{**r, **provenance_columns(prov), "commit": method_commit.get(r.get("method"), ",".join(prov["commit"]))}
+                      for r in flat]).to_csv(tmp, index=False)
     write_json(out_stem.with_suffix(".json"), {
         "meta": {"provenance": prov, "best_of": best_of, "failed": [f["method"] for f in failures], "metrics": metric_table(), "cost_batch": batch_note,
                  "figures": {k: p.relative_to(out_stem.parent).as_posix() for k, _c, p in made},
