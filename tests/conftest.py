@@ -1,7 +1,10 @@
 """Shared fixtures.  Tests run on CPU with few threads (CI has 2 cores)."""
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -10,6 +13,15 @@ torch.set_num_threads(2)
 
 REPO = Path(__file__).resolve().parents[1]
 CCPD_SAMPLE = REPO.parent / "shared" / "data" / "ccpd-sample"
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` (a script folder, not a package) imported as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.fixture(scope="session")

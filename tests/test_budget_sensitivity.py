@@ -2,23 +2,16 @@
 multiplied, a valid profile the runner loads."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from conftest import load_benchmark
 from lpsr.config import ConfigError
 from lpsr.profile import load_profile, validate_profile
-
-PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "budget_sensitivity.py"
 
 
 @pytest.fixture(scope="module")
 def budget():
-    spec = importlib.util.spec_from_file_location("budget_sensitivity", PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("budget_sensitivity")
 
 
 def test_budgets_and_milestones_scale_and_the_rest_is_the_base(budget):

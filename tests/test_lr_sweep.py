@@ -2,25 +2,20 @@
 choice reads the val split alone; bad input is a one-line error."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import load_benchmark
 from lpsr.config import ConfigError
 from lpsr.profile import load_profile, validate_profile
-
-PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "lr_sweep.py"
 
 
 @pytest.fixture(scope="module")
 def sweep():
-    spec = importlib.util.spec_from_file_location("lr_sweep", PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("lr_sweep")
 
 
 def fake_point(d: Path, lr: float, curve: list[tuple[int, float]], test_psnr: float) -> Path:

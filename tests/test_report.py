@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -173,13 +172,9 @@ def test_time_axis_falls_back_to_the_mean_step_time(tmp_path):
 def test_reproduction_report_from_a_run(fake_run, tmp_path):
     """benchmarks/reproduction.py: the paper's Table 1 beside the run, gains with paired tests,
     the figure; methods the run lacks are said to be not run."""
-    import importlib.util
+    from conftest import load_benchmark
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduction.py"
-    mod_spec = importlib.util.spec_from_file_location("reproduction", path)
-    repro = importlib.util.module_from_spec(mod_spec)
-    sys.modules["reproduction"] = repro  # its dataclass looks its module up
-    mod_spec.loader.exec_module(repro)
+    repro = load_benchmark("reproduction")
     notes = tmp_path / "notes.md"
     notes.write_text("## Discussion\n\nhand-written")
     out = tmp_path / "docs" / "reproduction.md"
@@ -279,8 +274,7 @@ def test_a_run_over_several_commits_names_each_with_its_methods():
 
 
 def test_a_report_over_several_commits_keeps_each_methods_commit(fake_run, tmp_path):
-    runs = tmp_path / "runs"
-    shutil.copytree(fake_run / "runs", runs)
+    runs = _copy_run(fake_run, tmp_path / "runs")
     result = runs / "bicubic" / "result.json"
     got = json.loads(result.read_text())
     tiny_commit = json.loads((runs / "tiny" / "result.json").read_text())["commit"]
