@@ -70,7 +70,8 @@ def leaderboard_stem(spec: str, data_name: str, scale: int, profile: str) -> tup
     """Leaderboard file stem and, when ``--methods`` is one named group, that group."""
     from lpsr import registry
 
-    group = spec.strip() if spec.strip() in registry.groups() and spec.strip() != "all" else None
+    part = spec.strip()
+    group = part if part != "all" and part not in registry.discover() and part in registry.groups() else None
     stem = f"{data_name}-x{scale}"
     if profile != "quick":
         stem += f"-{profile}"
@@ -222,7 +223,7 @@ def sweep(methods, seeds, scale, data, profile, device, ocr, run_dir, leaderboar
             raise UserError(f"{option} must be {'>= 0' if option == '--gpus' else '>= 1'}, got {value}")
     check_not_file(Path(leaderboard_dir), "--leaderboard-dir")
     names = registry.resolve(methods)
-    profile_name, prof = load_profile(profile)
+    profile_name, prof = load_profile(profile, known_methods=registry.known())
     data = sw.pinned_data(data, prof.seed)
     if run_dir is None:
         run_dir = Path("runs") / f"sweep-{data.split(':', 1)[0]}-x{scale}-{profile_name}"

@@ -253,7 +253,7 @@ class Runner:
             raise UserError(f"--scale must be a positive integer, got {plan.scale!r}")
         if plan.run_dir is not None:
             check_not_file(Path(plan.run_dir), "--run-dir")
-        self.profile_name, self.profile = load_profile(plan.profile)
+        self.profile_name, self.profile = load_profile(plan.profile, known_methods=registry.known())
         self.profile_where = f"profile {plan.profile}"
         self.seed = check_seed(plan.seed) if plan.seed is not None else self.profile.seed
         self.hr_size = self._check_hr_size()
@@ -329,7 +329,7 @@ class Runner:
     def _check_training(self, method: Method) -> TrainSettings:
         entry = registry.get(method.name)
         where = f"train settings for {method.name} ({self.profile_where}, configs/methods/{method.name}.yaml)"
-        settings = TrainSettings.from_dict(self.profile.train_block(method.name, entry.train_overrides), where=where)
+        settings = self.profile.train_for(method.name, entry.train_overrides, where=where)
         if not getattr(method, "train_on_whole_plates", False):
             p, s = settings.patch_size, self.plan.scale
             if p % s:
@@ -615,7 +615,7 @@ class Runner:
         if val_psnr is None and self.splits.val:
             # the untrained (Bicubic) and loaded rows on the val plates the learned ones chose
             # their checkpoints on: the floor line of the report's training curves
-            n = TrainSettings.from_dict(self.profile.train_block(method.name), where=self.profile_where).val_plates
+            n = self.profile.train_for(method.name, where=self.profile_where).val_plates
             val_psnr = mean_psnr(method, model, self.splits.val[:n], self.device, int(self.eval_cfg["batch_size"]))
 
         bar = self._bar(f"evaluate {method.name}", 1 + len(self.plan.ocr))

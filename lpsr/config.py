@@ -9,8 +9,6 @@ are not passed to the method.
 """
 from __future__ import annotations
 
-from lpsr.errors import UserError
-
 import copy
 import hashlib
 import json
@@ -20,11 +18,9 @@ from typing import Any
 
 import yaml
 
+from lpsr.errors import ConfigError  # noqa: F401  (defined with the other errors; re-exported for its importers)
+
 META_KEYS = ("base", "groups", "in_all", "description")
-
-
-class ConfigError(UserError):
-    """A config file or value is wrong (one-line message naming the file or key)."""
 
 
 def configs_dir() -> Path:
@@ -85,15 +81,6 @@ def method_yamls() -> dict[str, dict[str, Any]]:
 
 def strip_meta(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in META_KEYS}
-
-
-def load_profile(spec: str) -> tuple[str, dict[str, Any]]:
-    """``quick`` / ``paper`` / ... or a path to a YAML file, validated (``lpsr.profile``),
-    as a plain dict with every default filled in."""
-    from lpsr.profile import load_profile as load_typed
-
-    name, profile = load_typed(spec)
-    return name, profile.model_dump(mode="json")
 
 
 def config_hash(obj: Any) -> str:

@@ -15,6 +15,18 @@ class UserError(ValueError):
     """A problem with the user's input; the message names the file or option and the fix."""
 
 
+class ConfigError(UserError):
+    """A config file or value is wrong (one-line message naming the file or key)."""
+
+
+class MethodError(UserError):
+    """A method cannot be built or run with the given settings (one-line message)."""
+
+
+class MethodSettingsError(ConfigError, MethodError):
+    """A method's settings (its YAML or overrides) are wrong: names the file and key path."""
+
+
 class DiskFullError(UserError):
     """A write failed because the device is full; nothing half-written was kept."""
 

@@ -32,17 +32,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, ValidationError
 from torch import nn
 
-from lpsr.config import ConfigError
-from lpsr.errors import UserError
+# MethodError / MethodSettingsError are defined with the other errors; re-exported here,
+# where methods and plug-ins have always imported them from
+from lpsr.errors import MethodError, MethodSettingsError  # noqa: F401
 from lpsr.settings_model import Float, one_line  # noqa: F401  (Float: re-exported for methods)
-
-
-class MethodError(UserError):
-    """A method cannot be built or run with the given settings (one-line message)."""
-
-
-class MethodSettingsError(ConfigError, MethodError):
-    """A method's settings (its YAML or overrides) are wrong: names the file and key path."""
 
 
 # ------------------------------------------------------------------ typed settings

@@ -2,15 +2,17 @@
 
 Every key is checked when the profile is loaded, before anything trains: a misspelt block
 (``trian:``, ``evall:``), a mistyped value (``seed: abc``, ``train: 5``), an out-of-range
-value (``eval.batch_size: 0``) or a ``per_method`` name that is not a registered method is
-a :class:`lpsr.config.ConfigError` naming the file and the key path::
+value (``eval.batch_size: 0``) or a ``per_method`` name that is not one of the known
+methods the caller passes is a :class:`lpsr.errors.ConfigError` naming the file and the key
+path::
 
     profile p.yaml: eval.crop_border: must be >= 0, got -1
 
-The ``train`` block (and each ``per_method`` block merged over it) is validated by
-:meth:`lpsr.train.settings.TrainSettings.from_dict`, so every training setting the engine
-knows is accepted and nothing else is.  The field defaults below are the one source of the
-profile defaults.
+``Profile.train`` is a :class:`lpsr.train.settings.TrainSettings` (validated by
+:meth:`~lpsr.train.settings.TrainSettings.from_dict`, so every training setting the engine
+knows is accepted and nothing else is); each ``per_method`` block is an override of it,
+checked when the profile is loaded, and :meth:`Profile.train_for` gives a method's resolved
+settings.  The field defaults below are the one source of the profile defaults.
 """
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lpsr.config import ConfigError, configs_dir, deep_merge, read_yaml
+from lpsr.config import configs_dir, deep_merge, read_yaml
+from lpsr.errors import ConfigError
 from lpsr.settings_model import one_line, shown_key
+from lpsr.train.settings import TrainSettings
 
 SEED_MAX = 2**32 - 1
 HR_SIDE_MIN, HR_SIDE_MAX = 8, 1024
@@ -69,18 +73,28 @@ class Profile(_Block):
     description: str = ""
     seed: int = Field(0, ge=0, le=SEED_MAX)
     data: DataSettings = DataSettings()
-    train: dict[str, Any] = {}
+    train: TrainSettings = TrainSettings()
     eval: EvalSettings = EvalSettings()
+    #: per method, overrides of ``train`` (checked at load, merged by :meth:`train_for`)
     per_method: dict[str, dict[str, Any]] = {}
     #: whether each method's published recipe (its YAML's ``train:``) applies; ``false`` in
     #: the paper profile, which imposes the paper's one protocol on every method
     method_recipes: bool = True
 
-    def train_block(self, method: str, method_train: dict[str, Any] | None = None) -> dict[str, Any]:
-        """profile ``train`` <- the method YAML's ``train`` (when ``method_recipes``) <- this
-        profile's ``per_method`` block."""
+    def train_for(self, method: str, method_train: dict[str, Any] | None = None, where: str = "") -> TrainSettings:
+        """The training settings of ``method``: profile ``train`` <- the method YAML's
+        ``train`` (when ``method_recipes``) <- this profile's ``per_method`` block; a
+        mistake is a ConfigError naming ``where``."""
         recipe = dict(method_train or {}) if self.method_recipes else {}
-        return deep_merge(deep_merge(dict(self.train), recipe), dict(self.per_method.get(method, {})))
+        block = deep_merge(deep_merge(self.train.to_dict(), recipe), dict(self.per_method.get(method, {})))
+        return TrainSettings.from_dict(block, where=where or f"train settings for {method}")
+
+
+class _Unchecked(Profile):
+    """A profile whose ``train`` block is still a plain mapping: every other key is checked
+    first, then ``train`` by :meth:`TrainSettings.from_dict` (its own one-line messages)."""
+
+    train: dict[str, Any] = {}  # type: ignore[assignment]
 
 
 def check_hr_sides(w: int, h: int, what: str = "--hr-size") -> None:
@@ -96,7 +110,9 @@ def validate_profile(raw: Any, where: str = "profile", known_methods: Iterable[s
     """A profile mapping -> :class:`Profile`; ConfigError ``"{where}: key.path: ..."`` otherwise
     (always one line).
 
-    ``known_methods``: names ``per_method`` may use (default: every registered method).
+    ``known_methods``: the names ``per_method`` may use (``lpsr.registry.known()`` for a
+    run); ``None`` leaves the names unchecked (e.g. ``bench report`` reading a description),
+    though every block is still checked as training settings.
     """
     try:
         return _validate_profile(raw, where, known_methods)
@@ -108,31 +124,25 @@ def validate_profile(raw: Any, where: str = "profile", known_methods: Iterable[s
 
 
 def _validate_profile(raw: Any, where: str, known_methods: Iterable[str] | None) -> Profile:
-    from lpsr.train.settings import TrainSettings
-
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: top level must be a mapping of settings, got {type(raw).__name__}")
     raw = {str(k): v for k, v in raw.items()}
     try:
-        profile = Profile(**raw)
+        unchecked = _Unchecked(**raw)
     except ValidationError as exc:
-        raise ConfigError(one_line(exc, where, Profile)) from None
+        raise ConfigError(one_line(exc, where, _Unchecked)) from None
     # train and per_method go through the engine's own typed settings
-    TrainSettings.from_dict(profile.train, where=f"{where}: train")
-    if profile.per_method:
-        if known_methods is None:
-            from lpsr import registry
-
-            known_methods = registry.names()
-        known = list(known_methods)
-        for name, block in profile.per_method.items():
-            if name not in known:
-                close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise ConfigError(f"{where}: per_method.{shown_key(name)}: no method named {name!r}{hint}; `bench list` shows the methods")
-            TrainSettings.from_dict(deep_merge(dict(profile.train), block), where=f"{where}: per_method.{name}")
+    train = TrainSettings.from_dict(unchecked.train, where=f"{where}: train")
+    profile = Profile(**{**{key: getattr(unchecked, key) for key in Profile.model_fields}, "train": train})
+    known = None if known_methods is None else list(known_methods)
+    for name in profile.per_method:
+        if known is not None and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{where}: per_method.{shown_key(name)}: no method named {name!r}{hint}; `bench list` shows the methods")
+        profile.train_for(name, where=f"{where}: per_method.{name}")
     return profile
 
 
@@ -154,7 +164,8 @@ def profile_path(spec: str) -> tuple[str, Path]:
 
 
 def load_profile(spec: str, known_methods: Iterable[str] | None = None) -> tuple[str, Profile]:
-    """Name and typed model of the profile ``spec`` (see :func:`profile_path`)."""
+    """Name and typed model of the profile ``spec`` (see :func:`profile_path`);
+    ``known_methods`` as in :func:`validate_profile`."""
     name, path = profile_path(spec)
     where = f"profile {path if Path(spec).suffix in ('.yaml', '.yml') else name + ' (' + str(path) + ')'}"
     try:

@@ -1,22 +1,33 @@
 """Find methods by name: modules of method packages, plug-ins by entry point, variants
 from YAML files with ``base:`` in ``configs/methods``.
 
-Method packages: every module of a package registered under the entry-point group
-``lpsr.method_packages`` that defines a :class:`Method` subclass with a non-empty ``name``
-(this distribution registers ``methods``, the built-ins; ``lpsr`` never imports it by
-name).  Third-party packages register ``name = "pkg.module:Class"`` under the entry-point
-group ``lpsr.methods``; a plug-in may not shadow a built-in.
+Lazy: :func:`discover` builds an *index* of names without importing any method module, and
+a method's module is imported the first time that method is asked for (``Entry.cls``).  A
+broken method module therefore fails only the commands that need it, with its own
+exception chained.  The commands that need every method (``bench list``, ``--methods all``
+or a group: :func:`names`, :func:`groups`) import them all.
+
+* Method packages: every module of a package registered under the entry-point group
+  ``lpsr.method_packages`` (this distribution registers ``methods``, the built-ins; ``lpsr``
+  never imports it by name).  A module's methods are the classes in it with a literal class
+  attribute ``name = "..."``, read from its source (``ast``) without importing it.  A module
+  whose source cannot be read that way (a syntax error, a computed name) is imported when a
+  name the index does not know is asked for, or when every method is.
+* Plug-ins: ``name = "pkg.module:Class"`` under the entry-point group ``lpsr.methods``; the
+  entry point's name is the method's name; a plug-in may not shadow a built-in.
+* Variants: ``configs/methods/NAME.yaml`` with ``base: OTHER``.
 """
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib.metadata import entry_points
+from functools import cached_property, lru_cache
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from lpsr.config import configs_dir, deep_merge, method_yamls, strip_meta
 from lpsr.method import Method, MethodError
@@ -33,15 +44,30 @@ class UnknownMethodError(MethodError):
 
 @dataclass(frozen=True)
 class Entry:
-    """A method the harness can build: its class, where it came from, its default settings."""
+    """A method the harness can build: where it comes from, its default settings, and (on
+    first use of :attr:`cls`) its class."""
 
     name: str
-    cls: type[Method]
     origin: str
+    #: imports the method's module and returns its class (called once, by :attr:`cls`)
+    load: Callable[[], type[Method]] = field(repr=False, compare=False)
     defaults: dict[str, Any] = field(default_factory=dict)
-    groups: tuple[str, ...] = ()
-    in_all: bool = True
+    #: the YAML's ``groups`` / ``in_all`` (``None``: the class attribute decides)
+    yaml_groups: tuple[str, ...] | None = None
+    yaml_in_all: bool | None = None
     base: str = ""
+
+    @cached_property
+    def cls(self) -> type[Method]:
+        return self.load()
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return self.yaml_groups if self.yaml_groups is not None else tuple(self.cls.groups)
+
+    @property
+    def in_all(self) -> bool:
+        return self.yaml_in_all if self.yaml_in_all is not None else bool(self.cls.in_all)
 
     def create(self, scale: int, overrides: dict[str, Any] | None = None) -> Method:
         """The method with its YAML settings (+ ``overrides``), validated against its
@@ -76,106 +102,202 @@ class Entry:
         return dict(self.defaults.get("train") or {})
 
 
-def _package_classes() -> dict[str, tuple[type[Method], str]]:
-    """Method classes of every module in the packages registered under the entry-point
-    group ``lpsr.method_packages`` (this distribution registers its ``methods`` package
-    there), so ``lpsr`` itself never imports a particular method package, and a new module
-    that ``bench add-method`` writes into one is found without reinstalling."""
-    out: dict[str, tuple[type[Method], str]] = {}
-    for ep in entry_points(group=PACKAGE_GROUP):
-        dist = getattr(ep, "dist", None)
-        origin = "built-in" if dist is not None and dist.name == DISTRIBUTION else f"plugin:{dist.name if dist else ep.value}"
-        try:
-            package = importlib.import_module(ep.value)
-        except Exception as exc:
-            raise MethodError(f"entry point '{ep.name}' ({ep.value}) in group {PACKAGE_GROUP} failed to import: {exc}") from None
-        for info in pkgutil.iter_modules(package.__path__):
-            if info.name.startswith("_"):
-                continue
-            try:
-                module = importlib.import_module(f"{ep.value}.{info.name}")
-            except Exception as exc:  # a user's new method with a mistake: name it, no traceback
-                where = getattr(exc, "filename", None) or f"{ep.value.replace('.', '/')}/{info.name}.py"
-                line = f" line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
-                raise MethodError(f"{where}{line}: method module {ep.value}.{info.name} failed to import: {type(exc).__name__}: {exc}") from None
-            for obj in vars(module).values():
-                if isinstance(obj, type) and issubclass(obj, Method) and obj.name and obj.__module__ == module.__name__:
-                    out.setdefault(obj.name, (obj, origin))
-    return out
+# ------------------------------------------------------------------ loading one method
+def _module_file(module: str) -> str:
+    return module.replace(".", "/") + ".py"
 
 
-def _plugin_classes(taken: set[str]) -> dict[str, tuple[type[Method], str]]:
-    out: dict[str, tuple[type[Method], str]] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+def _import_module(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:  # a user's new method with a mistake: name it, keep its traceback
+        where = getattr(exc, "filename", None) or _module_file(module)
+        line = f" line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
+        raise MethodError(f"{where}{line}: method module {module} failed to import: {type(exc).__name__}: {exc}") from exc
+
+
+def _methods_in(module: Any) -> dict[str, type[Method]]:
+    return {
+        obj.name: obj
+        for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, Method) and obj.name and obj.__module__ == module.__name__
+    }
+
+
+def _class_loader(module: str, name: str) -> Callable[[], type[Method]]:
+    def load() -> type[Method]:
+        cls = _methods_in(_import_module(module)).get(name)
+        if cls is None:
+            raise MethodError(f"{_module_file(module)}: declares method '{name}' but defines no Method subclass with name = {name!r}")
+        return cls
+
+    return load
+
+
+def _plugin_loader(ep: EntryPoint) -> Callable[[], type[Method]]:
+    def load() -> type[Method]:
         try:
             cls = ep.load()
-        except Exception as exc:  # name the broken plug-in instead of a bare traceback
+        except Exception as exc:  # name the broken plug-in; its traceback stays chained
             raise MethodError(f"entry point '{ep.name}' ({ep.value}) in group {ENTRY_POINT_GROUP} failed to import: {exc}") from exc
         if not (isinstance(cls, type) and issubclass(cls, Method)):
             raise MethodError(f"entry point '{ep.name}' ({ep.value}) is not an lpsr.method.Method subclass")
-        name = cls.name or ep.name
-        if name in taken:
+        return cls
+
+    return load
+
+
+def _variant_loader(name: str, base: str, table: dict[str, Entry]) -> Callable[[], type[Method]]:
+    def load() -> type[Method]:
+        if base not in table:
+            raise MethodError(f"configs/methods/{name}.yaml: base method '{base}' is not registered")
+        return table[base].cls
+
+    return load
+
+
+# ------------------------------------------------------------------ the index
+def declared_names(source: str) -> list[str] | None:
+    """Method names a module's source declares (``name = "..."`` in a class body), or
+    ``None`` when the source does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    out = []
+    for node in tree.body:
+        if not (isinstance(node, ast.ClassDef) and node.bases):
             continue
-        dist = getattr(ep, "dist", None)
-        out[name] = (cls, f"plugin:{dist.name if dist else ep.value}")
+        for stmt in node.body:
+            target = stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else getattr(stmt, "target", None)
+            value = getattr(stmt, "value", None)
+            if (isinstance(target, ast.Name) and target.id == "name" and isinstance(value, ast.Constant)
+                    and isinstance(value.value, str) and value.value):
+                out.append(value.value)
     return out
+
+
+def _origin(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return "built-in" if dist is not None and dist.name == DISTRIBUTION else f"plugin:{dist.name if dist else ep.value}"
+
+
+def _package_modules() -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """(method name -> (module, origin)) read from the sources of every module of the
+    packages registered under ``lpsr.method_packages``, and the modules whose names could
+    not be read.  Only the packages themselves are imported, so a new module that ``bench
+    add-method`` writes into one is found without reinstalling."""
+    named: dict[str, tuple[str, str]] = {}
+    unread: list[str] = []
+    for ep in entry_points(group=PACKAGE_GROUP):
+        try:
+            package = importlib.import_module(ep.value)
+        except Exception as exc:
+            raise MethodError(f"entry point '{ep.name}' ({ep.value}) in group {PACKAGE_GROUP} failed to import: {exc}") from exc
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name.startswith("_"):
+                continue
+            module = f"{ep.value}.{info.name}"
+            path = Path(getattr(info.module_finder, "path", "")) / f"{info.name}.py"
+            try:
+                names = declared_names(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                names = None
+            if not names:
+                unread.append(module)
+                continue
+            for name in names:
+                named.setdefault(name, (module, _origin(ep)))
+    return named, unread
+
+
+class _Table(dict):
+    """name -> Entry, plus the modules whose method names could not be read (``unread``)."""
+
+    unread: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=1)
 def discover() -> dict[str, Entry]:
+    """Every known method by name (no method module is imported)."""
     yamls = method_yamls()
-    classes = _package_classes()
-    classes.update(_plugin_classes(set(classes)))
-    table: dict[str, Entry] = {}
-    for name, (cls, origin) in classes.items():
+    named, unread = _package_modules()
+    table = _Table()
+    table.unread = tuple(unread)
+
+    def add(name: str, origin: str, load: Callable[[], type[Method]]) -> None:
         raw = yamls.get(name, {})
-        table[name] = Entry(
-            name=name,
-            cls=cls,
-            origin=origin,
-            defaults=strip_meta(raw),
-            groups=tuple(raw.get("groups", cls.groups)),
-            in_all=bool(raw.get("in_all", cls.in_all)),
-        )
+        table[name] = Entry(name=name, origin=origin, load=load, defaults=strip_meta(raw),
+                            yaml_groups=tuple(raw["groups"]) if "groups" in raw else None,
+                            yaml_in_all=bool(raw["in_all"]) if "in_all" in raw else None)
+
+    for name, (module, origin) in named.items():
+        add(name, origin, _class_loader(module, name))
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in table:
+            add(ep.name, _origin(ep), _plugin_loader(ep))
     for name, raw in yamls.items():
         base = raw.get("base")
         if not base or name in table:
             continue
-        if base not in table:
-            raise MethodError(f"configs/methods/{name}.yaml: base method '{base}' is not registered")
-        parent = table[base]
+        parent = table.get(base)
         table[name] = Entry(
             name=name,
-            cls=parent.cls,
             origin=f"variant of {base}",
-            defaults=deep_merge(parent.defaults, strip_meta(raw)),
-            groups=tuple(raw.get("groups", ())),
-            in_all=bool(raw.get("in_all", False)),
+            load=_variant_loader(name, base, table),
+            defaults=deep_merge(parent.defaults if parent else {}, strip_meta(raw)),
+            yaml_groups=tuple(raw.get("groups", ())),
+            yaml_in_all=bool(raw.get("in_all", False)),
             base=base,
         )
     return table
 
 
-def _order(name: str) -> tuple[int, str]:
-    entry = discover()[name]
-    return (entry.cls.order, name)
+def _read_unread(wanted: str | None = None) -> None:
+    """Import the modules whose method names the index could not read, and add their
+    methods.  ``wanted``: a name asked for; only the module of that name (``-`` read as
+    ``_``) must import, a failure of any other is left to the commands that need it."""
+    table = discover()
+    for module in getattr(table, "unread", ()):
+        if module.rsplit(".", 1)[-1] == (wanted or "").replace("-", "_") or wanted is None:
+            found = _methods_in(_import_module(module))
+        else:
+            try:
+                found = _methods_in(importlib.import_module(module))
+            except Exception:
+                continue
+        for name, cls in found.items():
+            if name not in table:
+                table[name] = Entry(name=name, origin="built-in", load=lambda cls=cls: cls)
+
+
+def known() -> list[str]:
+    """The names the index knows, alphabetically, without importing any method."""
+    return sorted(discover())
 
 
 def names() -> list[str]:
-    return sorted(discover(), key=_order)
+    """Every method in listing order (``order``, then name): imports every method module."""
+    _read_unread()
+    table = discover()
+    return sorted(table, key=lambda name: (table[name].cls.order, name))
 
 
 def get(name: str) -> Entry:
     table = discover()
     if name not in table:
-        close = difflib.get_close_matches(name, list(table) + list(groups()), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(names())}"
+        _read_unread(name)
+    if name not in table:
+        declared = {g for entry in table.values() for g in entry.yaml_groups or ()}  # groups the YAMLs name: no import
+        close = difflib.get_close_matches(name, list(table) + ["all", *sorted(declared)], n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known())}"
         raise UnknownMethodError(f"unknown method '{name}'{hint}")
     return table[name]
 
 
 def groups() -> dict[str, list[str]]:
-    """Named groups of methods: ``all`` plus every group a method or variant declares."""
+    """Named groups of methods: ``all`` plus every group a method or variant declares
+    (imports every method module)."""
     out: dict[str, list[str]] = {"all": []}
     for name in names():
         entry = discover()[name]
@@ -187,14 +309,17 @@ def groups() -> dict[str, list[str]]:
 
 
 def resolve(spec: str) -> list[str]:
-    """Turn ``--methods`` (``all``, a group, or ``a,b,c``) into an ordered, unique list."""
-    table = groups()
+    """Turn ``--methods`` (``all``, a group, or ``a,b,c``) into an ordered, unique list.
+    Plain names import nothing; a group (``all`` included) imports every method."""
     chosen: list[str] = []
     for part in [p.strip() for p in spec.split(",") if p.strip()]:
-        members = table.get(part)
-        if members is None:
-            get(part)  # raises with a suggestion
+        if part in discover():
             members = [part]
+        else:
+            members = groups().get(part)
+            if members is None:
+                get(part)  # raises with a suggestion
+                members = [part]
         for m in members:
             if m not in chosen:
                 chosen.append(m)

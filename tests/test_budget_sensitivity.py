@@ -24,10 +24,10 @@ def test_budgets_and_milestones_scale_and_the_rest_is_the_base(budget):
         assert raw["per_method"][m]["val_every"] == 3 * base["val_every"]
     assert raw["per_method"]["msrn"]["lr_steps"] == [3 * s for s in cpu.per_method["msrn"]["lr_steps"]]
     assert raw["per_method"]["msrn"]["lr_gamma"] == cpu.per_method["msrn"]["lr_gamma"]
-    assert raw["train"] == cpu.train and raw["seed"] == cpu.seed
+    assert raw["train"] == cpu.train.to_dict() and raw["seed"] == cpu.seed
     assert "3x the budget of msrn, pecl-pull-skip" in raw["description"]
     prof = validate_profile(raw, "scaled")
-    assert prof.train_block("msrn")["iterations"] == 3 * cpu.per_method["msrn"]["iterations"]
+    assert prof.train_for("msrn").iterations == 3 * cpu.per_method["msrn"]["iterations"]
 
 
 def test_a_method_without_a_budget_is_a_one_line_error(budget, tmp_path, capsys):

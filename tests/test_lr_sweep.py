@@ -37,7 +37,7 @@ def test_a_point_is_the_study_profile_with_only_the_lr_changed(sweep):
     raw = sweep.swept_profile("cpu", "mse-skip", 5e-4)
     assert list(raw["per_method"]) == ["mse-skip"]
     prof = validate_profile(raw, "swept")
-    got, study = prof.train_block("mse-skip"), cpu.train_block("mse-skip")
+    got, study = prof.train_for("mse-skip").to_dict(), cpu.train_for("mse-skip").to_dict()
     assert got["lr"] == 5e-4 and study["lr"] != 5e-4
     assert {k: v for k, v in got.items() if k != "lr"} == {k: v for k, v in study.items() if k != "lr"}
     assert raw["seed"] == cpu.seed and raw["data"] == cpu.model_dump(mode="json")["data"]

@@ -181,8 +181,8 @@ def test_paper_profile_imposes_its_protocol_and_study_profiles_keep_the_recipes(
 
     tbsrn = fresh_registry.get("tbsrn").train_overrides
     _, paper = load_profile("paper")
-    block = TrainSettings.from_dict(paper.train_block("tbsrn", tbsrn))
+    block = paper.train_for("tbsrn", tbsrn)
     assert block.lr == 1e-4 and block.batch_size == 128 and list(block.betas) == [0.9, 0.999] and block.grad_clip == 0
     _, quick = load_profile("quick")
-    block = TrainSettings.from_dict(quick.train_block("tbsrn", tbsrn))
+    block = quick.train_for("tbsrn", tbsrn)
     assert list(block.betas) == [0.5, 0.999] and block.grad_clip == 0.25

@@ -95,8 +95,84 @@ def test_broken_plugin_names_itself(tmp_path, monkeypatch, fresh_registry):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[lpsr.methods]\nbroken = no_such_module_xyz:Thing\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(MethodError, match="entry point 'broken'.*failed to import"):
-        fresh_registry.discover()
+    assert "broken" in fresh_registry.discover()  # indexed by its entry point, not imported
+    assert fresh_registry.get("bicubic").create(8).name == "bicubic"  # other methods still work
+    with pytest.raises(MethodError, match="entry point 'broken'.*failed to import") as err:
+        fresh_registry.get("broken").cls
+    assert isinstance(err.value.__cause__, ModuleNotFoundError)  # the original error, chained
+
+
+def _method_package(tmp_path, monkeypatch, modules: dict[str, str]):
+    """A method package ``lpsr_lazy_pkg`` registered under ``lpsr.method_packages``."""
+    pkg = tmp_path / "lpsr_lazy_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for name, text in modules.items():
+        (pkg / f"{name}.py").write_text(textwrap.dedent(text))
+    dist = tmp_path / "lpsr_lazy_pkg-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lpsr-lazy-pkg\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[lpsr.method_packages]\nlazy = lpsr_lazy_pkg\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.discover.cache_clear()
+
+
+GOOD = '''
+    from torch import nn
+    from lpsr.method import Method
+
+    class Good(Method):
+        name = "lazy-good"
+        def build(self):
+            return nn.Conv2d(3, 3 * self.scale ** 2, 1)
+'''
+
+
+def test_a_broken_method_module_fails_only_when_its_method_is_used(tmp_path, monkeypatch, fresh_registry):
+    _method_package(tmp_path, monkeypatch, {
+        "good": GOOD,
+        # imports fine as source text (its name is indexed), fails when imported
+        "bad": '''
+            from lpsr.method import Method
+            raise RuntimeError("bad module: missing dependency")
+
+            class Bad(Method):
+                name = "lazy-bad"
+        ''',
+        # not even Python: indexed only under its module name
+        "broken_syntax": "class Oops(:\n",
+    })
+    try:
+        assert {"lazy-good", "lazy-bad"} <= set(fresh_registry.discover())
+        assert "lpsr_lazy_pkg.bad" not in sys.modules and "lpsr_lazy_pkg.good" not in sys.modules
+        # commands that need other methods do not import the broken modules
+        assert fresh_registry.resolve("lazy-good,bicubic") == ["lazy-good", "bicubic"]
+        assert fresh_registry.get("lazy-good").create(2).param_count() == 3 * 12 + 12
+        assert "lpsr_lazy_pkg.bad" not in sys.modules
+        # the broken one fails when asked for, naming its file, with the original error chained
+        with pytest.raises(MethodError, match=r"lpsr_lazy_pkg/bad.py: method module lpsr_lazy_pkg.bad failed to import: RuntimeError: bad module") as err:
+            fresh_registry.get("lazy-bad").create(2)
+        assert isinstance(err.value.__cause__, RuntimeError) and err.value.__cause__.__traceback__ is not None
+        with pytest.raises(MethodError, match=r"broken_syntax.py line 1: method module lpsr_lazy_pkg.broken_syntax failed to import: SyntaxError") as err:
+            fresh_registry.get("broken-syntax")
+        assert isinstance(err.value.__cause__, SyntaxError)
+        # a typo elsewhere is still "unknown method", not the broken module's error
+        with pytest.raises(MethodError, match="unknown method 'lazy-goood'; did you mean lazy-good"):
+            fresh_registry.get("lazy-goood")
+        # listing every method needs every module: that command fails, naming the module
+        with pytest.raises(MethodError, match=r"lpsr_lazy_pkg\.(bad|broken_syntax) failed to import"):
+            fresh_registry.names()
+    finally:
+        for mod in [m for m in sys.modules if m.startswith("lpsr_lazy_pkg")]:
+            sys.modules.pop(mod, None)
+
+
+def test_the_index_imports_no_method_module(fresh_registry):
+    before = {m for m in sys.modules if m.startswith("methods.")}
+    table = fresh_registry.discover()
+    assert {"bicubic", "pecl", "swinir", "mse-skip"} <= set(table)
+    assert {m for m in sys.modules if m.startswith("methods.")} == before
+    assert fresh_registry.known() == sorted(table)
 
 
 def test_yaml_variant_becomes_a_method(tmp_path, monkeypatch, fresh_registry):

@@ -3,7 +3,7 @@
 :class:`TrainSettings` is a pydantic model (``extra="forbid"``, frozen, strict): a
 misspelt key, ``iterations: 4.7`` or ``iterations: true`` is an error, never a silent
 cast.  Its field defaults are the one source of the defaults.  :meth:`TrainSettings.from_dict`
-turns the first validation error into a one-line :class:`lpsr.config.ConfigError`
+turns the first validation error into a one-line :class:`lpsr.errors.ConfigError`
 ``"{where}.{key}: ..."``.
 
 One leniency: a float setting also accepts a string that is a plain number, because
@@ -33,9 +33,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from lpsr.config import ConfigError
+from lpsr.errors import ConfigError
 from lpsr.settings_model import Float, one_line
-
 
 
 class TrainSettings(BaseModel):
