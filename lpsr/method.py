@@ -2,7 +2,9 @@
 
 A method answers five questions and nothing else:
 
-* its ``name`` and ``source`` (paper / where the architecture comes from), and its
+* its ``name`` and ``source`` (paper / where the architecture comes from), the scales it
+  supports (``scales``, checked once, here) and the LR sizes its network takes
+  (``size_rule()``, met by one generic wrapper, :class:`lpsr.sizing.SizeFitted`), and its
   ``Settings``: a :class:`MethodSettings` pydantic model (``extra="forbid"``, frozen,
   strict types) whose field defaults are the method's one source of defaults; the YAML in
   ``configs/methods`` holds only what differs (and its ``train:`` recipe block);
@@ -24,7 +26,6 @@ name.  Built-in methods live in ``methods/<name>.py`` with defaults in
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -36,6 +37,7 @@ from torch import nn
 # where methods and plug-ins have always imported them from
 from lpsr.errors import MethodError, MethodSettingsError  # noqa: F401
 from lpsr.settings_model import Float, one_line  # noqa: F401  (Float: re-exported for methods)
+from lpsr.sizing import SizeFitted, SizeRule
 
 
 # ------------------------------------------------------------------ typed settings
@@ -142,12 +144,25 @@ def is_power_of_two(n: int) -> bool:
     return n >= 1 and (n & (n - 1)) == 0
 
 
+#: the scale rules a method can declare (``Method.scales``): which ``--scale`` values its
+#: network supports, and how the error says so
+SCALE_RULES: dict[str, tuple[str, Any]] = {
+    "any": ("a positive integer --scale", lambda s: s >= 1),
+    # x2 upsampling stages
+    "pow2": ("a power-of-two --scale (2, 4, 8, ...)", lambda s: s >= 2 and is_power_of_two(s)),
+    # x2 stages or one x3 stage (SwinIR's, ESRGAN-style pixel-shuffle upsamplers)
+    "pow2+3": ("--scale 3 or a power of two (2, 4, 8, ...)", lambda s: s == 3 or (s >= 2 and is_power_of_two(s))),
+}
+
+
 class Method:
     """Base class for every super-resolution method (see module docstring)."""
 
     name: ClassVar[str] = ""
     source: ClassVar[str] = ""
-    #: ``"pow2"``: the network needs a power-of-two scale; ``"any"``: every integer >= 1.
+    #: the scales its network supports, a key of :data:`SCALE_RULES`: ``"any"`` (every
+    #: integer >= 1), ``"pow2"`` (2, 4, 8, ...), ``"pow2+3"`` (also 3).  The one check of it
+    #: is in ``__init__``; the architectures in ``lpsr.models`` do not repeat it.
     scales: ClassVar[str] = "any"
     #: whether ``bench run`` trains it (False: parameter-free, e.g. bicubic)
     trainable: ClassVar[bool] = True
@@ -168,10 +183,9 @@ class Method:
     def __init__(self, scale: int, config: dict[str, Any] | None = None, *, where: str = "") -> None:
         if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
             raise MethodError(f"--scale must be a positive integer, got {scale!r}")
-        if self.scales == "pow2" and not is_power_of_two(scale):
-            raise MethodError(
-                f"method '{self.name}' needs a power-of-two --scale (2, 4, 8, ...), got {scale}"
-            )
+        needs, supported = SCALE_RULES[self.scales]
+        if not supported(scale):
+            raise MethodError(f"method '{self.name}' needs {needs}, got {scale}")
         self.scale = scale
         self.settings: MethodSettings | None = self.parse_settings(config or {}, where or f"settings of method '{self.name}'")
         #: the resolved settings as plain data (every default filled in): what the run records
@@ -194,6 +208,17 @@ class Method:
 
     def recipe(self, model: nn.Module) -> TrainRecipe:
         return TrainRecipe(pixel=self.config.get("pixel_loss", "l1"))
+
+    def size_rule(self) -> SizeRule:
+        """The LR sizes the network takes (default: any); declared once, from the settings
+        (e.g. SwinIR's window).  :meth:`fit` makes the built network take any size."""
+        return SizeRule()
+
+    def fit(self, net: nn.Module) -> nn.Module:
+        """``net`` wrapped so that it takes an LR of any size (pad to :meth:`size_rule`, crop
+        back); ``build()`` returns this for a network with a size rule."""
+        rule = self.size_rule()
+        return net if rule.any_size else SizeFitted(net, rule, self.scale)
 
     @torch.no_grad()
     def super_resolve(self, model: nn.Module | None, lr: torch.Tensor) -> torch.Tensor:
@@ -225,8 +250,3 @@ def count_parameters(model: nn.Module | None) -> int:
     if model is None:
         return 0
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def log2_int(scale: int) -> int:
-    return int(round(math.log2(scale)))
-

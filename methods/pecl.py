@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from lpsr.losses.pecl import PeclLossSettings, PeclRecipe, siamese_mode
@@ -46,6 +46,12 @@ class PeclNetSettings(MethodSettings):
     alpha: Float = 0.2
     #: none (the paper's) | bicubic (opt-in ablation: output + bicubic(LR))
     global_residual: Literal["none", "bicubic"] = "none"
+
+    @model_validator(mode="after")
+    def _reduction(self) -> "PeclNetSettings":
+        if self.channels % self.reduction:
+            raise ValueError(f"channels ({self.channels}) must be divisible by reduction ({self.reduction})")
+        return self
 
 
 class OfficialNetSettings(MethodSettings):

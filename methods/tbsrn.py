@@ -39,7 +39,7 @@ from typing import Any, Literal
 from torch import nn
 
 from lpsr.losses.text_focus import TextFocusSettings
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from lpsr.method import Bool, Float, Int, Method, TrainRecipe
 
@@ -53,6 +53,12 @@ class TBSRNSettings(TextFocusSettings):
     text_loss: Literal["plate", "ppocr", "none"] = "plate"
     #: the official code multiplies the loss by 100 before backward (with its grad-norm clip 0.25)
     loss_scale: Float = Field(100.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _channels(self) -> "TBSRNSettings":
+        if self.channels % 4:
+            raise ValueError(f"positional encoding needs a channel count divisible by 4, got {self.channels}")
+        return self
 
 
 class TBSRNMethod(Method):

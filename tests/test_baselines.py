@@ -77,6 +77,54 @@ def test_output_shape_on_plate_sizes(name: str, scale: int) -> None:
         assert torch.isfinite(sr).all() and sr.min() >= 0 and sr.max() <= 1
 
 
+def test_every_method_super_resolves_an_lr_of_any_size() -> None:
+    """``bench upscale`` relies on it: any LR size, tiny and odd ones included (SwinIR's
+    window of 8 through the generic pad-and-crop of lpsr.sizing)."""
+    for name in [n for n in registry.names() if not registry.get(n).base]:
+        m = registry.get(name).create(8)
+        torch.manual_seed(0)
+        net = m.build()
+        if net is not None:
+            net.eval()
+        for h, w in [(1, 1), (3, 5), (9, 25)]:
+            sr = m.super_resolve(net, torch.rand(2, 3, h, w))
+            assert sr.shape == (2, 3, h * 8, w * 8), (name, h, w)
+            assert torch.isfinite(sr).all() and sr.min() >= 0 and sr.max() <= 1, name
+
+
+def test_size_rule_pads_by_reflection_or_replication_and_crops_back() -> None:
+    from lpsr.sizing import SizeFitted, SizeRule
+
+    rule = SizeRule(multiple=4)
+    assert [rule.fitted(s) for s in (1, 4, 5, 8)] == [4, 4, 8, 8]
+    assert SizeRule(multiple=4, minimum=9).fitted(1) == 12
+    row = torch.tensor([1.0, 2.0, 3.0]).view(1, 1, 1, 3)
+    # 3 columns -> 4: reflection (1 2 3 | 2); 1 row -> 4: too few rows to reflect, replicated
+    padded = rule.pad(row)
+    assert padded.shape == (1, 1, 4, 4) and torch.equal(padded[0, 0], torch.tensor([[1.0, 2.0, 3.0, 3.0]] * 4))
+    wide = torch.arange(1.0, 6.0).view(1, 1, 1, 5).expand(1, 1, 4, 5)  # 4 rows, 5 columns -> 8: reflect 3 columns
+    assert torch.equal(rule.pad(wide)[0, 0, 0], torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 4.0, 3.0, 2.0]))
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.append(tuple(x.shape[-2:]))
+            return x.repeat_interleave(2, -1).repeat_interleave(2, -2)
+
+    out = SizeFitted(Probe(), rule, 2)(torch.rand(1, 3, 5, 6))
+    assert seen == [(8, 8)] and out.shape == (1, 3, 10, 12)
+    assert list(SizeFitted(torch.nn.Conv2d(3, 3, 1), rule, 1).state_dict()) == ["net.weight", "net.bias"]
+
+
+def test_swinir_supports_x3_as_the_official_upsampler() -> None:
+    m = registry.get("swinir").create(3, {"embed_dim": 12, "depths": [1], "num_heads": [2], "window_size": 4})
+    net = m.build().eval()
+    with torch.no_grad():
+        assert m.super_resolve(net, torch.rand(1, 3, 5, 7)).shape == (1, 3, 15, 21)
+    with pytest.raises(MethodError, match=r"method 'swinir' needs --scale 3 or a power of two \(2, 4, 8, ...\), got 6"):
+        registry.get("swinir").create(6)
+
+
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("name", BASELINES)
 def test_parameter_count(name: str, scale: int) -> None:
@@ -400,12 +448,16 @@ def test_tbsrn_has_no_fixed_input_size_and_stn_only_in_training() -> None:
 
 
 def test_bad_settings_get_one_line_errors() -> None:
-    with pytest.raises(MethodError, match="pow|power of two|--scale"):
+    with pytest.raises(MethodError, match=r"method 'msrn' needs a power-of-two --scale \(2, 4, 8, ...\), got 3"):
         registry.get("msrn").create(3)
     with pytest.raises(MethodError, match="tbsrn.yaml: text_loss"):
         registry.get("tbsrn").create(8, {"text_loss": "crnn"}).recipe(None)
     with pytest.raises(MethodError, match="swinir.yaml: depths"):
-        registry.get("swinir").create(8, {"depths": "six"}).build()
+        registry.get("swinir").create(8, {"depths": "six"})
+    with pytest.raises(MethodError, match=r"swinir.yaml: \(top level\): depths \(2 groups\) and num_heads \(6\) must have the same length"):
+        registry.get("swinir").create(8, {"depths": [6, 6]})
+    with pytest.raises(MethodError, match=r"tbsrn.yaml: \(top level\): positional encoding needs a channel count divisible by 4, got 30"):
+        registry.get("tbsrn").create(8, {"channels": 30})
     with pytest.raises(MethodError, match="pretrain_fraction"):
         registry.get("esrgan").create(8, {"pretrain_fraction": 2.0, "perceptual_net": "random-vgg19"}).recipe(None)
 

@@ -55,15 +55,32 @@ def test_kernel_rows_sum_to_one_and_use_a_minus_half():
     assert cubic(1.5, a=-0.75) == pytest.approx(-0.09375)
 
 
-def test_torch_variant_is_torch_interpolate_and_describe_states_the_kernel():
-    lr = to_tensor([_plate(8, 24)])
-    torch_variant = registry.get("bicubic-torch").create(8)
-    expect = torch.nn.functional.interpolate(lr, scale_factor=8, mode="bicubic", align_corners=False).clamp(0, 1)
-    assert torch.equal(torch_variant.super_resolve(None, lr), expect)
+def _keys(x: float, a: float) -> float:
+    """Keys' (1981) cubic convolution kernel with parameter ``a``."""
+    x = abs(x)
+    if x <= 1:
+        return (a + 2) * x**3 - (a + 3) * x**2 + 1
+    if x < 2:
+        return a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a
+    return 0.0
+
+
+def test_torch_variant_is_keys_a_075_and_describe_states_the_kernel():
+    # oracle: an impulse of 0.25 on a grey row, x2; each output pixel is grey + 0.25 x the
+    # Keys a = -0.75 weight at its distance from the impulse (half-pixel centres:
+    # source position of output j is (j + 0.5) / 2 - 0.5), weights summing to one
+    row = torch.full((1, 3, 4, 12), 0.5)
+    row[..., 6] += 0.25
+    torch_variant = registry.get("bicubic-torch").create(2)
+    got = torch_variant.super_resolve(None, row)[0, :, 3]
+    for j in range(6, 20):
+        want = 0.5 + 0.25 * _keys((j + 0.5) / 2 - 0.5 - 6, a=-0.75)
+        assert torch.allclose(got[:, j], torch.full((3,), want), atol=1e-6), j
+    assert _keys(0.75, -0.75) != _keys(0.75, -0.5)  # the kernels differ where this checks them
     assert torch_variant.describe()["kernel"] == "torch" and "-0.75" in torch_variant.describe()["kernel_description"]
     default = registry.get("bicubic").create(8).describe()
     assert default["kernel"] == "pil" and "-0.5" in default["kernel_description"]
     assert default["ocr_seen_in_training"] == []
     assert "bicubic-torch" not in registry.groups()["all"]
     with pytest.raises(ValueError, match="kernel"):
-        upsample(lr, 2, "lanczos")
+        upsample(row, 2, "lanczos")

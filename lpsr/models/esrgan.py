@@ -13,13 +13,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from lpsr.method import MethodError, is_power_of_two
-
 
 def build_rrdbnet(scale: int, features: int = 64, blocks: int = 23, init_scale: float = 0.1) -> nn.Module:
-    if not is_power_of_two(scale) or scale < 2:
-        raise MethodError(f"ESRGAN upsamples by x2 stages: --scale must be 2, 4, 8, ...; got {scale}")
-    # imported here: spandrel takes seconds to import and `bench` discovers every method
+    """``scale``: 2, 4, 8, ... (x2 stages; the method declares it: ``methods/esrgan.py``)."""
+    # imported here: spandrel takes seconds to import, and `bench list` imports every method
     from spandrel.architectures.ESRGAN import ESRGAN as SpandrelRRDBNet
 
     net = SpandrelRRDBNet(in_nc=3, out_nc=3, num_filters=features, num_blocks=blocks, scale=scale)

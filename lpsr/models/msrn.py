@@ -13,8 +13,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lpsr.method import MethodError, is_power_of_two, log2_int
-
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 
 
@@ -38,14 +36,12 @@ class MultiScaleResidualBlock(nn.Module):
 class MSRN(nn.Module):
     def __init__(self, scale: int, channels: int = 64, blocks: int = 8) -> None:
         super().__init__()
-        if not is_power_of_two(scale) or scale < 2:
-            raise MethodError(f"MSRN upsamples by x2 pixel-shuffle stages: --scale must be 2, 4, 8, ...; got {scale}")
         c = channels
         self.register_buffer("mean", torch.tensor(DIV2K_MEAN).view(1, 3, 1, 1), persistent=False)
         self.head = nn.Conv2d(3, c, 3, padding=1)
         self.blocks = nn.ModuleList(MultiScaleResidualBlock(c) for _ in range(blocks))
         up: list[nn.Module] = []
-        for _ in range(log2_int(scale)):
+        for _ in range(scale.bit_length() - 1):  # x2 stages: scale is 2, 4, 8, ... (methods/msrn.py)
             up += [nn.Conv2d(c, 4 * c, 3, padding=1), nn.PixelShuffle(2)]
         self.tail = nn.Sequential(
             nn.Conv2d(c * (blocks + 1), c, 1),

@@ -37,7 +37,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lpsr.method import MethodError, is_power_of_two, log2_int
 from lpsr.models.bicubic import upsample
 
 #: ``none``: the paper's network; ``bicubic``: output + bicubic(LR) (opt-in ablation)
@@ -69,7 +68,7 @@ class ChannelAttention(nn.Module):
     def __init__(self, channels: int, reduction: int) -> None:
         super().__init__()
         if channels % reduction:
-            raise MethodError(f"channels ({channels}) must be divisible by reduction ({reduction})")
+            raise ValueError(f"channels ({channels}) must be divisible by reduction ({reduction})")
         self.gate = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Conv2d(channels, channels // reduction, 1),
@@ -98,19 +97,17 @@ class PeclNet(nn.Module):
     ) -> None:
         super().__init__()
         if global_residual not in GLOBAL_RESIDUALS:
-            raise MethodError(f"PeclNet option 'global_residual' must be one of {', '.join(GLOBAL_RESIDUALS)}, got {global_residual!r}")
+            raise ValueError(f"PeclNet option 'global_residual' must be one of {', '.join(GLOBAL_RESIDUALS)}, got {global_residual!r}")
         self.global_residual = global_residual
-        if not is_power_of_two(scale) or scale < 2:
-            raise MethodError(f"PeclNet upsamples by transposed-conv x2 stages: scale must be 2, 4, 8, ..., got {scale}")
         for key, value in (("channels", channels), ("blocks", blocks), ("growth", growth), ("convs", convs), ("reduction", reduction)):
             if not isinstance(value, int) or value < 1:
-                raise MethodError(f"PeclNet option '{key}' must be a positive integer, got {value!r}")
+                raise ValueError(f"PeclNet option '{key}' must be a positive integer, got {value!r}")
         self.scale = scale
         self.head = nn.Conv2d(3, channels, 3, padding=1)
         self.body = nn.Sequential(*(ResidualDenseBlock(channels, growth, convs, alpha) for _ in range(blocks)))
         self.attention = ChannelAttention(channels, reduction)
         stages: list[nn.Module] = []
-        for _ in range(log2_int(scale)):
+        for _ in range(scale.bit_length() - 1):  # x2 stages: scale is 2, 4, 8, ... (methods/pecl.py)
             stages += [nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1), nn.ReLU(inplace=True)]
         self.upsample = nn.Sequential(*stages)
         self.tail = nn.Conv2d(channels, 3, 3, padding=1)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lpsr.method import MethodError, is_power_of_two
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -80,11 +79,9 @@ class PeclOfficialNet(nn.Module):
 
     def __init__(self, scale: int = 8, channels: int = 64, blocks: int = 6, rdbs: int = 5, eca_k: int = 3) -> None:
         super().__init__()
-        if not is_power_of_two(scale) or scale < 2:
-            raise MethodError(f"pecl-official-arch needs a power-of-two scale (2, 4, 8, ...), got {scale}")
         for key, value in (("channels", channels), ("blocks", blocks), ("rdbs", rdbs), ("eca_k", eca_k)):
             if not isinstance(value, int) or value < 1:
-                raise MethodError(f"pecl-official-arch option '{key}' must be a positive integer, got {value!r}")
+                raise ValueError(f"pecl-official-arch option '{key}' must be a positive integer, got {value!r}")
         self.scale = scale
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)

@@ -32,14 +32,13 @@ import math
 import torch
 from torch import nn
 
-from lpsr.method import MethodError, is_power_of_two, log2_int
 from lpsr.models.tps_stn import TPSSTN
 
 
 def positional_encoding_2d(channels: int, height: int, width: int) -> torch.Tensor:
     """(channels, H, W) sin/cos table: the first half encodes x, the second half y."""
     if channels % 4:
-        raise MethodError(f"tbsrn: positional encoding needs a channel count divisible by 4, got {channels}")
+        raise ValueError(f"tbsrn: positional encoding needs a channel count divisible by 4, got {channels}")
     half = channels // 2
     freq = torch.exp(torch.arange(0.0, half, 2) * -(math.log(10000.0) / half))
     pe = torch.zeros(channels, height, width)
@@ -103,14 +102,12 @@ class RecurrentResidualBlock(nn.Module):
 class TBSRN(nn.Module):
     def __init__(self, scale: int, channels: int = 64, blocks: int = 5, stn: bool = True) -> None:
         super().__init__()
-        if not is_power_of_two(scale) or scale < 2:
-            raise MethodError(f"TBSRN upsamples by x2 pixel-shuffle stages: --scale must be 2, 4, 8, ...; got {scale}")
         self.stn = TPSSTN(3) if stn else None
         self.head = nn.Sequential(nn.Conv2d(3, channels, 9, padding=4), nn.PReLU())
         self.blocks = nn.Sequential(*(RecurrentResidualBlock(channels) for _ in range(blocks)))
         self.body_tail = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels))
         up: list[nn.Module] = []
-        for _ in range(log2_int(scale)):
+        for _ in range(scale.bit_length() - 1):  # x2 stages: scale is 2, 4, 8, ... (methods/tbsrn.py)
             up += [nn.Conv2d(channels, 4 * channels, 3, padding=1), nn.PixelShuffle(2), nn.Mish()]
         self.tail = nn.Sequential(*up, nn.Conv2d(channels, 3, 9, padding=4))
 
