@@ -19,10 +19,11 @@ from lpsr.data.record import PlateRecord
 from lpsr.method import Method
 from lpsr.metrics.image import psnr
 from lpsr.metrics.spec import plate_table
+from lpsr.profile import EVAL_BATCH
 
 
 def super_resolve_plates(
-    method: Method, model: nn.Module | None, plates: list[PlateRecord], device: torch.device, batch_size: int = 32
+    method: Method, model: nn.Module | None, plates: list[PlateRecord], device: torch.device, batch_size: int = EVAL_BATCH
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Return (SR, HR) uint8 images in plate order; HR is mod-cropped to the scale."""
     pairs = [make_pair(p.hr, method.scale, p.id) for p in plates]
@@ -134,7 +135,7 @@ def measure_cost(method: Method, model: nn.Module | None, lr_hw: tuple[int, int]
     }
 
 
-def mean_psnr(method: Method, model: nn.Module | None, plates: list[PlateRecord], device: torch.device, batch_size: int = 32) -> float:
+def mean_psnr(method: Method, model: nn.Module | None, plates: list[PlateRecord], device: torch.device, batch_size: int = EVAL_BATCH) -> float:
     """Validation score: mean RGB PSNR over the plates (the checkpoint selection rule)."""
     srs, hrs = super_resolve_plates(method, model, plates, device, batch_size)
     return float(np.mean([psnr(s, h) for s, h in zip(srs, hrs)]))

@@ -23,14 +23,16 @@ from typing import Any, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lpsr.config import configs_dir, deep_merge, read_yaml
+from lpsr.data.record import HR_SIDE_MAX, HR_SIDE_MIN, HR_SIZE, HR_SIZE_TEXT  # noqa: F401  (HR_SIDE_*: re-exported for the CLI and runner)
 from lpsr.errors import ConfigError
 from lpsr.settings_model import one_line, shown_key
 from lpsr.train.settings import TrainSettings
 
 SEED_MAX = 2**32 - 1
-HR_SIDE_MIN, HR_SIDE_MAX = 8, 1024
 SPLIT_MAX = 1_000_000
 EVAL_BATCH_MAX = 4096
+#: plates per inference batch (``eval.batch_size``): the one source of the default
+EVAL_BATCH = 32
 
 
 class _Block(BaseModel):
@@ -44,7 +46,7 @@ class SyntheticSizes(_Block):
 
 
 class DataSettings(_Block):
-    hr_size: tuple[int, int] = (192, 64)
+    hr_size: tuple[int, int] = HR_SIZE
     crop: Literal["perspective", "bbox"] = "perspective"
     synthetic: SyntheticSizes = SyntheticSizes()
 
@@ -66,7 +68,7 @@ class DataSettings(_Block):
 
 class EvalSettings(_Block):
     crop_border: int = Field(0, ge=0, le=HR_SIDE_MAX)
-    batch_size: int = Field(32, ge=1, le=EVAL_BATCH_MAX)
+    batch_size: int = Field(EVAL_BATCH, ge=1, le=EVAL_BATCH_MAX)
 
 
 class Profile(_Block):
@@ -102,7 +104,7 @@ def check_hr_sides(w: int, h: int, what: str = "--hr-size") -> None:
     for side in (w, h):
         if not HR_SIDE_MIN <= side <= HR_SIDE_MAX:
             raise ValueError(
-                f"{what + ' ' if what else ''}{w}x{h}: each side must be {HR_SIDE_MIN}..{HR_SIDE_MAX} px (default 192x64)"
+                f"{what + ' ' if what else ''}{w}x{h}: each side must be {HR_SIDE_MIN}..{HR_SIDE_MAX} px (default {HR_SIZE_TEXT})"
             )
 
 

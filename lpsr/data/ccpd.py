@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from lpsr.data.images import check_hr_size, check_source_region, read_rgb, resize_to
-from lpsr.data.record import DataError, PlateRecord, PlateSplits
+from lpsr.data.record import HR_SIZE, DataError, PlateRecord, PlateSplits
 from lpsr.data.splits import SPLIT_NAMES, check_limit, split_by_plate
 
 # Index tables from the CCPD README; "O" marks "no character".
@@ -119,7 +119,7 @@ def _check_crop(crop: str) -> None:
         raise DataError(f"unknown crop mode {crop!r}; use one of: {', '.join(CROP_MODES)}")
 
 
-def rectify_corners(image: np.ndarray, corners: Sequence[Sequence[float]], size: tuple[int, int] = (192, 64)) -> np.ndarray:
+def rectify_corners(image: np.ndarray, corners: Sequence[Sequence[float]], size: tuple[int, int] = HR_SIZE) -> np.ndarray:
     """Perspective-warp the quadrilateral ``corners`` (rb, lb, lt, rt; x, y) to a WxH rectangle.
 
     Corner coordinates are pixel centres, so the corner pixels land on the output's corner
@@ -132,7 +132,7 @@ def rectify_corners(image: np.ndarray, corners: Sequence[Sequence[float]], size:
     return cv2.warpPerspective(image, matrix, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
-def crop_bbox(image: np.ndarray, bbox: Sequence[Sequence[int]], size: tuple[int, int] = (192, 64)) -> np.ndarray:
+def crop_bbox(image: np.ndarray, bbox: Sequence[Sequence[int]], size: tuple[int, int] = HR_SIZE) -> np.ndarray:
     """Cut the axis-aligned box (left-top, right-bottom, inclusive) and resize it to ``size``."""
     (x1, y1), (x2, y2) = bbox
     ih, iw = image.shape[:2]
@@ -141,7 +141,7 @@ def crop_bbox(image: np.ndarray, bbox: Sequence[Sequence[int]], size: tuple[int,
     return resize_to(image[y1 : y2 + 1, x1 : x2 + 1], size)
 
 
-def crop_plate(image: np.ndarray, ann: CcpdAnnotation, size: tuple[int, int] = (192, 64), crop: str = "perspective") -> np.ndarray:
+def crop_plate(image: np.ndarray, ann: CcpdAnnotation, size: tuple[int, int] = HR_SIZE, crop: str = "perspective") -> np.ndarray:
     _check_crop(crop)
     if crop == "bbox":
         return crop_bbox(image, ann.bbox, size)
@@ -165,7 +165,7 @@ def source_region_size(ann: CcpdAnnotation, crop: str = "perspective") -> tuple[
     return float(width), float(height)
 
 
-def load_ccpd_image(path: str | Path, size: tuple[int, int] = (192, 64), crop: str = "perspective", scale: int | None = None) -> PlateRecord:
+def load_ccpd_image(path: str | Path, size: tuple[int, int] = HR_SIZE, crop: str = "perspective", scale: int | None = None) -> PlateRecord:
     """One CCPD photo -> PlateRecord with its rectified plate; DataError naming the file on failure
     (also for a degenerate plate: see :func:`lpsr.data.images.check_source_region`)."""
     path = Path(path)
@@ -245,7 +245,7 @@ def _find_images(root: Path) -> list[Path]:
 def load_ccpd(
     path: str | Path,
     *,
-    hr_size: tuple[int, int] = (192, 64),
+    hr_size: tuple[int, int] = HR_SIZE,
     crop: str = "perspective",
     strict: bool = False,
     seed: int = 0,

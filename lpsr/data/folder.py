@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from lpsr.data.images import check_hr_size, check_source_region, read_rgb, resize_to
-from lpsr.data.record import DataError, PlateRecord, PlateSplits
+from lpsr.data.record import HR_SIZE, DataError, PlateRecord, PlateSplits
 from lpsr.data.splits import SPLIT_NAMES, check_limit, split_by_plate
 
 LABELS = "labels.csv"
@@ -49,7 +49,7 @@ def read_labels(path: Path) -> tuple[list[dict], bool]:
 def load_folder(
     path: str | Path,
     *,
-    hr_size: tuple[int, int] = (192, 64),
+    hr_size: tuple[int, int] = HR_SIZE,
     strict: bool = False,
     seed: int = 0,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),

@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lpsr.data.record import DataError
+from lpsr.data.record import HR_SIDE_MAX, HR_SIDE_MIN, HR_SIZE_TEXT, DataError
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
@@ -35,19 +35,16 @@ def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
-HR_SIDE_MAX = 1024
-
-
 def check_hr_size(hr_size) -> tuple[int, int]:
     """Validate an (W, H) plate size and return it as a tuple of ints."""
     try:
         w, h = (int(v) for v in hr_size)
     except (TypeError, ValueError):
         raise DataError(f"hr_size must be two integers (width, height), got {hr_size!r}") from None
-    if w < 8 or h < 8:
-        raise DataError(f"hr_size {w}x{h} is too small; use at least 8x8 (default 192x64)")
+    if w < HR_SIDE_MIN or h < HR_SIDE_MIN:
+        raise DataError(f"hr_size {w}x{h} is too small; use at least {HR_SIDE_MIN}x{HR_SIDE_MIN} (default {HR_SIZE_TEXT})")
     if w > HR_SIDE_MAX or h > HR_SIDE_MAX:
-        raise DataError(f"hr_size {w}x{h} is too large; each side must be at most {HR_SIDE_MAX} px (default 192x64)")
+        raise DataError(f"hr_size {w}x{h} is too large; each side must be at most {HR_SIDE_MAX} px (default {HR_SIZE_TEXT})")
     return w, h
 
 

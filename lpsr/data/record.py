@@ -8,6 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+#: the HR plate size (W, H) when nothing else is asked for: the one source of the default
+#: (a profile's ``data.hr_size``, every data loader's signature default)
+HR_SIZE: tuple[int, int] = (192, 64)
+HR_SIZE_TEXT = f"{HR_SIZE[0]}x{HR_SIZE[1]}"
+#: the sides an HR plate may have (a plate, not a photo: memory stays bounded)
+HR_SIDE_MIN, HR_SIDE_MAX = 8, 1024
+
+
 class DataError(UserError):
     """Bad data input (missing path, unparsable name, unreadable image): one-line message."""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from lpsr.data.ccpd import load_ccpd
 from lpsr.data.folder import load_folder
-from lpsr.data.record import DataError, PlateSplits
+from lpsr.data.record import HR_SIZE, DataError, PlateSplits
 from lpsr.data.splits import SPLIT_NAMES, check_limit
 from lpsr.data.synthetic import make_synthetic
 
@@ -17,7 +17,7 @@ SEED_MAX = 2**32 - 1
 def load_data(
     spec: str,
     *,
-    hr_size: tuple[int, int] = (192, 64),
+    hr_size: tuple[int, int] = HR_SIZE,
     crop: str = "perspective",
     strict: bool = False,
     seed: int = 0,

@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from lpsr.data.ccpd import ADS, ALPHABETS, PROVINCES, rectify_corners
 from lpsr.data.images import check_hr_size
-from lpsr.data.record import DataError, PlateRecord, PlateSplits
+from lpsr.data.record import HR_SIZE, DataError, PlateRecord, PlateSplits
 from lpsr.data.splits import assign_split
 
 FONT_PATH = Path(__file__).resolve().parents[1] / "assets" / "NotoSansCJKsc-Bold-plate.otf"
@@ -285,7 +285,7 @@ def photograph_plate(flat: np.ndarray, rng: np.random.Generator, hr_size: tuple[
     return hr, meta
 
 
-def render_plate(text: str, seed: int | np.random.SeedSequence, hr_size: tuple[int, int] = (192, 64)) -> tuple[np.ndarray, dict]:
+def render_plate(text: str, seed: int | np.random.SeedSequence, hr_size: tuple[int, int] = HR_SIZE) -> tuple[np.ndarray, dict]:
     """One synthetic CCPD-like crop of ``text`` (uint8 RGB, hr_size W x H) and its render settings."""
     rng = np.random.default_rng(seed)
     flat = render_flat_plate(text, rng)
@@ -295,7 +295,7 @@ def render_plate(text: str, seed: int | np.random.SeedSequence, hr_size: tuple[i
 
 
 # ---------------------------------------------------------------- the data set
-def make_synthetic(n_train: int = 400, n_val: int = 24, n_test: int = 64, seed: int = 0, hr_size: tuple[int, int] = (192, 64)) -> PlateSplits:
+def make_synthetic(n_train: int = 400, n_val: int = 24, n_test: int = 64, seed: int = 0, hr_size: tuple[int, int] = HR_SIZE) -> PlateSplits:
     """Three splits of rendered plates with pairwise disjoint plate strings; one seed, one result.
 
     Which split a string may go to is fixed by ``assign_split`` (hash of the string, equal
