@@ -58,15 +58,29 @@ def test_entry_point_plugin_is_discovered(tmp_path, monkeypatch, fresh_registry)
     sys.modules.pop("lpsr_demo_plugin", None)
 
 
+def _method_package(tmp_path, monkeypatch, modules: dict[str, str], package: str = "lpsr_lazy_pkg"):
+    """A method package registered under ``lpsr.method_packages`` by its own distribution;
+    returns its folder."""
+    pkg = tmp_path / package
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for name, text in modules.items():
+        (pkg / f"{name}.py").write_text(textwrap.dedent(text))
+    dist = tmp_path / f"{package}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package.replace('_', '-')}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[lpsr.method_packages]\n{package} = {package}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.discover.cache_clear()
+    return pkg
+
+
 def test_method_packages_come_from_entry_points_not_from_lpsr(tmp_path, monkeypatch, fresh_registry):
     """Built-ins are found through the ``lpsr.method_packages`` entry point this distribution
     registers (``lpsr`` never imports ``methods`` by name); another distribution can
     register a whole package the same way, and a module added to it is found at once."""
     assert fresh_registry.get("pecl").origin == "built-in"
-    pkg = tmp_path / "lpsr_demo_pkg"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "first.py").write_text(textwrap.dedent('''
+    pkg = _method_package(tmp_path, monkeypatch, {"first": '''
         from torch import nn
         from lpsr.method import Method
 
@@ -74,13 +88,7 @@ def test_method_packages_come_from_entry_points_not_from_lpsr(tmp_path, monkeypa
             name = "demo-first"
             def build(self):
                 return nn.Sequential(nn.Upsample(scale_factor=self.scale), nn.Conv2d(3, 3, 1))
-    '''))
-    dist = tmp_path / "lpsr_demo_pkg-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lpsr-demo-pkg\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[lpsr.method_packages]\ndemo = lpsr_demo_pkg\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    fresh_registry.discover.cache_clear()
+    '''}, package="lpsr_demo_pkg")
     assert fresh_registry.get("demo-first").origin == "plugin:lpsr-demo-pkg"
     (pkg / "second.py").write_text((pkg / "first.py").read_text().replace("First", "Second").replace("demo-first", "demo-second"))
     fresh_registry.discover.cache_clear()
@@ -100,21 +108,6 @@ def test_broken_plugin_names_itself(tmp_path, monkeypatch, fresh_registry):
     with pytest.raises(MethodError, match="entry point 'broken'.*failed to import") as err:
         fresh_registry.get("broken").cls
     assert isinstance(err.value.__cause__, ModuleNotFoundError)  # the original error, chained
-
-
-def _method_package(tmp_path, monkeypatch, modules: dict[str, str]):
-    """A method package ``lpsr_lazy_pkg`` registered under ``lpsr.method_packages``."""
-    pkg = tmp_path / "lpsr_lazy_pkg"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    for name, text in modules.items():
-        (pkg / f"{name}.py").write_text(textwrap.dedent(text))
-    dist = tmp_path / "lpsr_lazy_pkg-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lpsr-lazy-pkg\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[lpsr.method_packages]\nlazy = lpsr_lazy_pkg\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    registry.discover.cache_clear()
 
 
 GOOD = '''
