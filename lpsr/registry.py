@@ -23,7 +23,7 @@ import ast
 import difflib
 import importlib
 import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -42,24 +42,37 @@ class UnknownMethodError(MethodError):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Entry:
     """A method the harness can build: where it comes from, its default settings, and (on
-    first use of :attr:`cls`) its class."""
+    first use of :attr:`cls`) its class.
+
+    Give either ``cls`` (a class at hand) or ``load`` (imports the method's module and
+    returns its class; called once, by :attr:`cls`).  ``groups`` / ``in_all``: the YAML's
+    (``None``: the class attribute decides)."""
 
     name: str
     origin: str
-    #: imports the method's module and returns its class (called once, by :attr:`cls`)
-    load: Callable[[], type[Method]] = field(repr=False, compare=False)
-    defaults: dict[str, Any] = field(default_factory=dict)
-    #: the YAML's ``groups`` / ``in_all`` (``None``: the class attribute decides)
-    yaml_groups: tuple[str, ...] | None = None
-    yaml_in_all: bool | None = None
-    base: str = ""
+    defaults: dict[str, Any]
+    yaml_groups: tuple[str, ...] | None
+    yaml_in_all: bool | None
+    base: str
+
+    def __init__(self, name: str, cls: type[Method] | None = None, origin: str = "", defaults: dict[str, Any] | None = None,
+                 groups: tuple[str, ...] | None = None, in_all: bool | None = None, base: str = "",
+                 load: Callable[[], type[Method]] | None = None) -> None:
+        if (cls is None) == (load is None):
+            raise TypeError("Entry: give exactly one of cls and load")
+        values = {"name": name, "origin": origin, "defaults": dict(defaults or {}), "yaml_groups": groups,
+                  "yaml_in_all": in_all, "base": base, "_load": load or (lambda: cls)}
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
+        if cls is not None:
+            self.__dict__["cls"] = cls
 
     @cached_property
     def cls(self) -> type[Method]:
-        return self.load()
+        return self._load()
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -228,8 +241,8 @@ def discover() -> dict[str, Entry]:
     def add(name: str, origin: str, load: Callable[[], type[Method]]) -> None:
         raw = yamls.get(name, {})
         table[name] = Entry(name=name, origin=origin, load=load, defaults=strip_meta(raw),
-                            yaml_groups=tuple(raw["groups"]) if "groups" in raw else None,
-                            yaml_in_all=bool(raw["in_all"]) if "in_all" in raw else None)
+                            groups=tuple(raw["groups"]) if "groups" in raw else None,
+                            in_all=bool(raw["in_all"]) if "in_all" in raw else None)
 
     for name, (module, origin) in named.items():
         add(name, origin, _class_loader(module, name))
@@ -246,8 +259,8 @@ def discover() -> dict[str, Entry]:
             origin=f"variant of {base}",
             load=_variant_loader(name, base, table),
             defaults=deep_merge(parent.defaults if parent else {}, strip_meta(raw)),
-            yaml_groups=tuple(raw.get("groups", ())),
-            yaml_in_all=bool(raw.get("in_all", False)),
+            groups=tuple(raw.get("groups", ())),
+            in_all=bool(raw.get("in_all", False)),
             base=base,
         )
     return table
@@ -268,7 +281,7 @@ def _read_unread(wanted: str | None = None) -> None:
                 continue
         for name, cls in found.items():
             if name not in table:
-                table[name] = Entry(name=name, origin="built-in", load=lambda cls=cls: cls)
+                table[name] = Entry(name=name, cls=cls, origin="built-in")
 
 
 def known() -> list[str]:
