@@ -4,7 +4,7 @@ Checks, each reported as PASS / FAIL / SKIP with one line of detail:
 
 1. output shapes at x2, x4 and x8 on plate-sized LR inputs (24x8 and an odd 25x9);
 2. the parameter count (``param_count()`` agrees with the built network);
-3. a few training steps with the method's own recipe lower its loss on a fixed batch;
+3. a few of the engine's training steps with the method's own recipe lower its loss on a fixed batch;
 4. save/load round trip (safetensors, as the harness checkpoints) gives identical outputs;
 5. the same seed builds the same weights;
 6. ``super_resolve`` stays in [0, 1] (and finite), also on all-black and all-white input.
@@ -89,7 +89,13 @@ def _plate_batch(scale: int, n: int = 4):
 
 
 def check_training(name: str, steps: int = 12, scale: int = 4) -> CheckResult:
+    """A few of the engine's own training steps (:func:`lpsr.train.step.train_step`, with a
+    state from :func:`lpsr.train.state.build_state`, as ``bench run`` trains) on a fixed
+    batch lower the recipe's loss."""
     from lpsr import registry
+    from lpsr.train.settings import TrainSettings
+    from lpsr.train.state import build_state
+    from lpsr.train.step import train_step
 
     method = _create(name, scale)
     if not method.trainable:
@@ -97,33 +103,25 @@ def check_training(name: str, steps: int = 12, scale: int = 4) -> CheckResult:
     model = _build(method)
     if model is None:
         return CheckResult("training lowers the loss", "FAIL", "trainable but build() returned no network")
-    recipe = method.recipe(model)
     batch = _plate_batch(scale)
-    lr_rate = float(registry.get(name).train_overrides.get("lr", 5e-4))
-    params = list(model.parameters()) + recipe.generator_parameters()
-    opt = torch.optim.Adam(params, lr=lr_rate)
-    total = 100 * steps  # long nominal run: the steps stay in any warm-up / pre-training phase
+    # the method's own lr (its YAML's train:), else the training default (TrainSettings)
+    lr_rate = float(registry.get(name).train_overrides.get("lr", TrainSettings.model_fields["lr"].default))
+    # a long nominal run: the steps stay in any warm-up / pre-training phase
+    state, _ = build_state(method, model, TrainSettings(iterations=100 * steps, lr=lr_rate), torch.device("cpu"), seed=1)
 
     def loss_now() -> float:
         torch.manual_seed(123)
-        model.eval()
-        recipe.eval()
+        state.model.eval()
+        state.recipe.eval()
         with torch.no_grad():
-            value, _ = recipe.loss(model(batch.lr), batch, 1, total)
+            value, _ = state.recipe.loss(state.model(batch.lr), batch, 1, state.total)
         return float(value)
 
     before = loss_now()
-    torch.manual_seed(1)
     for it in range(1, steps + 1):
-        model.train()
-        recipe.train()
-        loss, _ = recipe.loss(model(batch.lr), batch, it, total)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        recipe.after_step()
+        train_step(state, batch, it)
     after = loss_now()
-    detail = f"loss {before:.5f} -> {after:.5f} after {steps} Adam steps (lr {lr_rate:g}) at x{scale} on 4 synthetic plates"
+    detail = f"loss {before:.5f} -> {after:.5f} after {steps} training steps (lr {lr_rate:g}) at x{scale} on 4 synthetic plates"
     if not (after < before):
         return CheckResult("training lowers the loss", "FAIL", detail)
     return CheckResult("training lowers the loss", "PASS", detail)

@@ -1,9 +1,10 @@
 """Seconds per training step of each method on this CPU, and parameter counts at x2/x4/x8.
 
-One step = what ``lpsr.train.loop`` does per iteration: SR of a batch of LR patches, the
-method's loss recipe, backward, Adam step, and the discriminator step when there is one.
+One step = the engine's own step, :func:`lpsr.train.step.train_step` (what the training
+loop runs per iteration): SR of a batch of LR patches, the method's loss recipe, backward,
+fused Adam step, and the discriminator step when it is due; default training settings.
 The batch is random data of the training shape (timing does not depend on pixel values).
-ESRGAN is timed in both of its stages (L1 pre-training, then GAN).
+A recipe whose discriminator starts late (ESRGAN) is timed in both of its stages.
 
     python benchmarks/step_time.py                       # all trainable methods in `all`
     python benchmarks/step_time.py --methods srcnn,espcn --steps 5 --threads 2
@@ -32,6 +33,9 @@ sys.path.insert(0, str(ROOT))
 from bench.runner import machine_facts  # noqa: E402
 from lpsr import registry  # noqa: E402
 from lpsr.method import Batch, count_parameters  # noqa: E402
+from lpsr.train.settings import TrainSettings  # noqa: E402
+from lpsr.train.state import build_state, discriminator_start  # noqa: E402
+from lpsr.train.step import train_step  # noqa: E402
 
 
 def random_batch(batch: int, patch: int, scale: int) -> Batch:
@@ -41,32 +45,25 @@ def random_batch(batch: int, patch: int, scale: int) -> Batch:
 
 
 def time_steps(method, batch: Batch, steps: int, iteration: int, total: int) -> float:
+    """Seconds per step of the engine's own step (:func:`lpsr.train.step.train_step`, with a
+    state built as the training loop builds it) at ``iteration`` of ``total``."""
     torch.manual_seed(0)
-    model = method.build().train()
-    recipe = method.recipe(model).train()
-    opt_g = torch.optim.Adam(list(model.parameters()) + recipe.generator_parameters(), lr=1e-4)
-    disc = recipe.discriminator()
-    opt_d = torch.optim.Adam(disc.parameters(), lr=1e-4) if disc is not None else None
-
-    def step() -> None:
-        sr = model(batch.lr)
-        loss, _ = recipe.loss(sr, batch, iteration, total)
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_g.step()
-        if opt_d is not None:
-            out = recipe.discriminator_loss(sr.detach(), batch, iteration, total)
-            if out is not None:
-                opt_d.zero_grad(set_to_none=True)
-                out[0].backward()
-                opt_d.step()
-        recipe.after_step()
-
-    step()  # warm-up (allocations, one-off caches)
+    model = method.build()
+    state, _ = build_state(method, model, TrainSettings(iterations=total, lr=1e-4), torch.device("cpu"), seed=0)
+    train_step(state, batch, iteration)  # warm-up (allocations, one-off caches)
     start = time.perf_counter()
     for _ in range(steps):
-        step()
+        train_step(state, batch, iteration)
     return (time.perf_counter() - start) / steps
+
+
+def stages(method, total: int = 10) -> list[tuple[str, int, int]]:
+    """(label, iteration, total): one stage, or two for a recipe whose discriminator starts
+    later (its pre-training stage and its adversarial stage)."""
+    start = discriminator_start(method.recipe(method.build()), total)
+    if start == 0:
+        return [("", 1, total)]
+    return [(" (pre-training stage)", 1, total), (" (adversarial stage)", total, total)]
 
 
 def main() -> None:
@@ -88,10 +85,7 @@ def main() -> None:
     for name in names:
         counts = {s: count_parameters(registry.get(name).create(s).build()) for s in (2, 4, 8)}
         method = registry.get(name).create(args.scale)
-        stages = [("", 1, 10)]
-        if name == "esrgan" or registry.get(name).base == "esrgan":
-            stages = [(" (L1 stage)", 1, 10), (" (GAN stage)", 10, 10)]
-        for label, it, total in stages:
+        for label, it, total in stages(method):
             seconds = time_steps(method, batch, args.steps, it, total)
             rows.append((name + label, counts, seconds))
             print(f"{name + label:24s} {seconds:7.2f} s/step  params x8 {counts[8]:,}", flush=True)
@@ -106,7 +100,7 @@ def main() -> None:
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset (busy-waiting)')}",
         f"- step: batch {args.batch} of {args.patch}x{args.patch} HR patches "
         f"({args.patch // args.scale}x{args.patch // args.scale} LR) at x{args.scale}; forward, loss recipe, "
-        f"backward, Adam (and the discriminator step when there is one); mean of {args.steps} steps after one warm-up",
+        f"backward, Adam (and the discriminator step when it is due): the engine's train_step; mean of {args.steps} steps after one warm-up",
         f"- command: `{cmd.strip()}`",
         f"- load average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f}"
         + (

@@ -10,8 +10,8 @@ For each learned method (through the registry), at batch 16 of 64x64 HR patches 
 * the fraction of the machine's ceiling, measured here with the same threads: a dense
   GEMM and a 64->64 3x3 conv (forward + backward) on a batch of feature maps, fp32 and bf16;
 * a torch.profiler top-ops table for every conv-heavy method below 50% of the conv ceiling;
-* the engine's overhead: ``lpsr.train.loop.train`` against a bare PyTorch loop (same
-  model, batch, Adam, steps);
+* the engine's overhead: ``lpsr.train.loop.train`` against its own step
+  (``lpsr.train.step.train_step``) in a tight loop on one batch (same model, Adam, steps);
 * OpenMP's wait policy (default busy-waiting vs ``OMP_WAIT_POLICY=PASSIVE``), quiet and with
   a competing process, in subprocesses (the policy is read when OpenMP loads).
 
@@ -23,13 +23,13 @@ and includes ``benchmarks/train_throughput_notes.md`` (hand-written findings) an
     python benchmarks/train_throughput.py --quick --out /tmp/b.md   # smoke test (~1 min)
     python benchmarks/train_throughput.py --quality fp32=RUN_A/mse,bf16=RUN_B/mse   # quality table
 
-The step here is the engine's step (same sampler, autocast, memory format, Adam, GAN
-discriminator step); the overhead section times the engine itself.
+The step timed here is the engine's own ``lpsr.train.step.train_step`` on a state from
+``lpsr.train.state.build_state`` (autocast, memory format, fused Adam, clipping, scaler, EMA,
+schedule, GAN discriminator step); the overhead section times the whole loop against it.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -50,11 +50,14 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from lpsr import registry  # noqa: E402
 from lpsr.data.patches import PatchSampler  # noqa: E402
 from lpsr.data.synthetic import make_synthetic  # noqa: E402
-from lpsr.train.loop import discriminator_start, make_adam, resolve_precision, train  # noqa: E402
+from lpsr.train.loop import train  # noqa: E402
+from lpsr.train.precision import autocast, resolve_precision  # noqa: E402
 from lpsr.train.settings import TrainSettings  # noqa: E402
+from lpsr.train.state import build_state, discriminator_start  # noqa: E402
+from lpsr.train.step import train_step  # noqa: E402
 
 #: "before" is the engine as it was: fp32, contiguous, Adam's for-loop implementation; every
-#: other lever uses the engine's fused Adam (lpsr.train.loop.make_adam).
+#: other lever uses the engine's fused Adam (lpsr.train.state.make_adam).
 LEVERS = {
     "before": dict(precision="fp32", channels_last=False, fused=False),
     "fp32": dict(precision="fp32", channels_last=False, fused=True),
@@ -111,12 +114,6 @@ def count_flops(fn: Callable[[], None]) -> tuple[int, int]:
     return mode.get_total_flops(), conv
 
 
-def autocast(precision: str):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast("cpu", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-
-
 # ----------------------------------------------------------------------------- ceiling
 def ceiling(quick: bool) -> dict[str, float]:
     """GFLOP/s of a dense GEMM and of a 64->64 3x3 conv (fwd, fwd+bwd), fp32 and bf16."""
@@ -133,11 +130,11 @@ def ceiling(quick: bool) -> dict[str, float]:
             x = torch.randn(*shape).contiguous(memory_format=fmt).requires_grad_(True)
 
             def fwd():
-                with torch.no_grad(), autocast(name):
+                with torch.no_grad(), autocast(torch.device("cpu"), name):
                     conv(x)
 
             def fwd_bwd():
-                with autocast(name):
+                with autocast(torch.device("cpu"), name):
                     y = conv(x)
                 y.float().sum().backward()
 
@@ -164,53 +161,30 @@ def ceiling(quick: bool) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- one method
 class Bench:
-    """One method's training step, exactly as the engine does it (minus bookkeeping)."""
+    """One method's training step: the engine's own :func:`lpsr.train.step.train_step` on a
+    state built as the loop builds it (:func:`lpsr.train.state.build_state`), on one fixed
+    batch of the engine's sampler.  The ``before`` lever swaps in Adam's for-loop
+    implementation (the engine as it was)."""
 
     def __init__(self, name: str, scale: int, batch_size: int, patch: int, lever: dict, iteration: int, total: int,
                  plates, compile_model: bool = False) -> None:
         self.method = registry.get(name).create(scale)
         torch.manual_seed(0)
-        self.model = self.method.build()
-        self.recipe = self.method.recipe(self.model)
-        self.precision = resolve_precision(lever["precision"], torch.device("cpu"))[0]
-        self.cl = lever["channels_last"]
-        if self.cl:
-            self.model.to(memory_format=torch.channels_last)
-            self.recipe.to(memory_format=torch.channels_last)
+        model = self.method.build()
+        settings = TrainSettings(iterations=total, lr=1e-4, precision=lever["precision"], channels_last=lever["channels_last"],
+                                 compile=compile_model)
+        self.state, _ = build_state(self.method, model, settings, torch.device("cpu"), seed=0)
+        if not lever.get("fused", True):
+            self.state.opt_g = torch.optim.Adam(self.state.params_g, lr=1e-4)
+            if self.state.disc is not None:
+                self.state.opt_d = torch.optim.Adam(self.state.disc.parameters(), lr=1e-4)
+        self.precision = self.state.precision
         sampler = PatchSampler(plates, scale, patch, seed=0, whole_plates=bool(getattr(self.method, "train_on_whole_plates", False)))
         self.batch = sampler.sample(batch_size)
-        if self.cl:
-            self.batch.lr = self.batch.lr.contiguous(memory_format=torch.channels_last)
-            self.batch.hr = self.batch.hr.contiguous(memory_format=torch.channels_last)
-        self.params = list(self.model.parameters()) + self.recipe.generator_parameters()
-        cpu = torch.device("cpu")
-
-        def adam(params):
-            return make_adam(params, 1e-4, (0.9, 0.999), cpu) if lever.get("fused", True) else torch.optim.Adam(params, lr=1e-4)
-
-        self.opt = adam(self.params)
-        self.disc = self.recipe.discriminator()
-        self.opt_d = adam(list(self.disc.parameters())) if self.disc is not None else None
-        self.iteration, self.total = iteration, total
-        self.fwd = torch.compile(self.model) if compile_model else self.model
-        self.model.train()
-        self.recipe.train()
+        self.iteration = iteration
 
     def step(self) -> None:
-        with autocast(self.precision):
-            sr = self.fwd(self.batch.lr)
-            loss, _ = self.recipe.loss(sr, self.batch, self.iteration, self.total)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        if self.opt_d is not None:
-            with autocast(self.precision):
-                out = self.recipe.discriminator_loss(sr.detach(), self.batch, self.iteration, self.total)
-            if out is not None:
-                self.opt_d.zero_grad(set_to_none=True)
-                out[0].backward()
-                self.opt_d.step()
-        self.recipe.after_step()
+        train_step(self.state, self.batch, self.iteration)
 
 
 def stages(name: str, scale: int) -> list[tuple[str, int, int]]:
@@ -240,25 +214,13 @@ def profile_table(bench: Bench, rows: int = 12) -> str:
 
 # ----------------------------------------------------------------------------- overhead
 def overhead(name: str, scale: int, batch_size: int, patch: int, steps: int, warmup: int, threads: int, plates, val) -> dict:
-    """Median s/step of the engine (lpsr.train.loop.train) and of a bare PyTorch loop."""
+    """Median s/step of the engine's loop (lpsr.train.loop.train) and of its step alone."""
     method = registry.get(name).create(scale)
-    whole = bool(getattr(method, "train_on_whole_plates", False))
 
     def bare() -> float:
-        torch.manual_seed(0)
-        model = method.build().train()
-        recipe = method.recipe(model).train()
-        batch = PatchSampler(plates, scale, patch, seed=0, whole_plates=whole).sample(batch_size)
-        opt = make_adam(list(model.parameters()) + recipe.generator_parameters(), 1e-4, (0.9, 0.999), torch.device("cpu"))
-
-        def step():
-            loss, _ = recipe.loss(model(batch.lr), batch, 1, 10**6)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            recipe.after_step()
-
-        return statistics.median(timed(step, steps, warmup))
+        """The engine's step alone, in a tight loop on one batch (no sampler, schedule reads, logging, checks)."""
+        bench = Bench(name, scale, batch_size, patch, LEVERS["fp32"], 1, 10**6, plates)
+        return statistics.median(timed(bench.step, steps, warmup))
 
     def engine() -> float:
         stamps: list[float] = []
@@ -516,8 +478,9 @@ def main() -> None:
         for title, table in profiles.items():
             L += [f"### {title}", "", "```", table.rstrip(), "```", ""]
     if over:
-        L += ["", "## Engine overhead against a bare PyTorch loop", "",
-              "Same model, batch, Adam, fp32; the engine adds the patch sampler, lr schedule, logging and checks. "
+        L += ["", "## Engine overhead: the training loop against its own step alone", "",
+              "Same model, Adam, fp32; `bare` is the engine's train_step in a tight loop on one batch, the loop adds "
+              "the patch sampler, logging and checks. "
               "Median s/step over ~4 s of steps (at least 16), best of 3 interleaved rounds; target < 5%.", "",
               "| method | bare s/step | engine s/step | overhead |", "|---|---:|---:|---:|"]
         L += [f"| {n} | {o['bare']:.4f} | {o['engine']:.4f} | {o['ratio']:+.1%} |" for n, o in over.items()]

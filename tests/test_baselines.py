@@ -157,20 +157,53 @@ def test_all_group_lists_the_baselines_in_table_order() -> None:
 
 
 # ------------------------------------------------------------------ save -> load round trip
+def _header_and_data(path) -> tuple[dict, bytes]:
+    """A safetensors file: its JSON header (parsed: safetensors writes the metadata map in
+    hash order, so the header bytes may differ) and the tensor bytes after it."""
+    import json
+    import struct
+
+    raw = path.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
+
+
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("name", BASELINES)
 def test_safetensors_round_trip(name: str, scale: int, tmp_path) -> None:
+    """lpsr's save_weights / load_weights (what checkpoints and --weights use): the file holds
+    every tensor, value and dtype, and the metadata (read back with safetensors itself); a
+    differently seeded network loads it to identical outputs; re-saving gives the same header
+    and tensor bytes;
+    a file with a wrong-shape tensor is refused with the tensor's name."""
+    from lpsr.train.checkpoint import CheckpointError, load_weights, save_weights, weights_metadata
+
     if name in BIG and scale != 8:
         pytest.skip("big networks: the round trip is checked once, at x8")
     net = network(name, scale).eval()
-    path = tmp_path / "w.safetensors"
-    save_file({k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}, str(path))
+    own = net.state_dict()
+    path, meta = tmp_path / "w.safetensors", {"iteration": "7", "val_psnr": "12.3456"}
+    save_weights(net, path, meta)
+    on_disk = load_file(str(path))
+    assert on_disk.keys() == own.keys()
+    assert all(on_disk[k].dtype == v.dtype and torch.equal(on_disk[k], v) for k, v in own.items())
+    assert weights_metadata(path) == meta
     torch.manual_seed(123)
     other = method(name, scale).build().eval()
-    other.load_state_dict(load_file(str(path)))
+    load_weights(other, path)
     lr = torch.rand(1, 3, 8, 24)
     with torch.no_grad():
         assert torch.equal(net(lr), other(lr))
+    save_weights(other, tmp_path / "again.safetensors", meta)
+    assert _header_and_data(tmp_path / "again.safetensors") == _header_and_data(path)
+    half = {k: v.half() if v.is_floating_point() else v for k, v in own.items()}
+    save_weights(half, tmp_path / "half.safetensors")
+    assert all(load_file(str(tmp_path / "half.safetensors"))[k].dtype == v.dtype for k, v in half.items())
+    key = next(k for k, v in own.items() if v.dim() > 0)
+    wrong = {**on_disk, key: torch.zeros(*on_disk[key].shape[:-1], on_disk[key].shape[-1] + 1)}
+    save_file(wrong, str(tmp_path / "wrong.safetensors"))
+    with pytest.raises(CheckpointError, match=key.replace(".", r"\.")):
+        load_weights(other, tmp_path / "wrong.safetensors")
 
 
 # ------------------------------------------------------------------ training lowers the loss

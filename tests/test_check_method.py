@@ -8,13 +8,17 @@ from torch import nn
 
 from bench import check_method as cm
 from bench.cli import cli
+from lpsr import registry
 from lpsr.method import Method
 
 
 def test_tiny_passes_every_check():
     res = CliRunner().invoke(cli, ["check-method", "tiny", "--steps", "6"])
     assert res.exit_code == 0, res.output + repr(res.exception)
-    assert res.output.count("PASS") == 6 and "28,288 trainable parameters at x8" in res.output
+    torch.manual_seed(0)
+    net = registry.get("tiny").create(8).build()
+    trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    assert res.output.count("PASS") == 6 and f"{trainable:,} trainable parameters at x8" in res.output
     assert "x8 25x9->200x72" in res.output
 
 
@@ -47,8 +51,6 @@ class Broken(Method):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # the broken network's wrong output size, on purpose
 def test_broken_method_fails_with_reasons(monkeypatch):
-    from lpsr import registry
-
     entry = registry.Entry(name="broken-for-test", cls=Broken, origin="test")
     real_get = registry.get
     monkeypatch.setattr(registry, "get", lambda n: entry if n == "broken-for-test" else real_get(n))
@@ -61,3 +63,14 @@ def test_broken_method_fails_with_reasons(monkeypatch):
 def test_unknown_method_is_one_line_error():
     res = CliRunner().invoke(cli, ["check-method", "bicubc"])
     assert res.exit_code != 0 and "did you mean bicubic" in str(res.exception)
+
+
+def test_training_check_runs_the_engine_step(monkeypatch):
+    """check-method's training check goes through the engine's own train_step."""
+    from lpsr.train import step
+
+    calls = []
+    real = step.train_step
+    monkeypatch.setattr(step, "train_step", lambda state, batch, it: calls.append(it) or real(state, batch, it))
+    result = cm.check_training("tiny", steps=3)
+    assert result.status == "PASS" and calls == [1, 2, 3]

@@ -1,6 +1,7 @@
 """The shared training loop: learns, keeps the best checkpoint, resumes exactly."""
 from __future__ import annotations
 
+import io
 import json
 import stat
 
@@ -215,3 +216,60 @@ def test_weights_round_trip_and_mismatch(tmp_path):
     with pytest.raises(CheckpointError, match="file not found"):
         load_weights(b, tmp_path / "missing.safetensors")
     assert load_file(str(tmp_path / "w.safetensors")).keys() == a.state_dict().keys()
+
+
+@pytest.mark.parametrize(
+    "over, span, offset",
+    [({}, 12, 0), ({"warmup_iterations": 3}, 12, 0), ({"schedule": "constant", "warmup_iterations": 2}, 9, 0),
+     ({"schedule": "step", "lr_steps": (3, 7, 10), "lr_gamma": 0.3}, 12, 0),
+     ({"schedule": "step", "lr_steps": (3, 7, 10), "warmup_iterations": 2}, 8, 4),  # a discriminator starting at 5
+     ({"warmup_iterations": 5}, 4, 8)],  # warm-up longer than the span: none
+)
+def test_lr_at_equals_timms_schedulers_exactly(over, span, offset):
+    """lr_at(n) is bit-identical to timm's CosineLRScheduler / MultiStepLRScheduler stepped
+    on an optimiser (what the loop used before; the oracle for every step of the span)."""
+    from timm.scheduler import CosineLRScheduler, MultiStepLRScheduler
+
+    from lpsr.train.schedule import LrSchedule
+
+    settings = TrainSettings(**{**SETTINGS, **over})
+    sched = LrSchedule.of(settings, 1.3e-3, span=span, offset=offset)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.3e-3)
+    warm = settings.warmup_iterations if settings.warmup_iterations < span else 0
+    if settings.schedule == "cosine":
+        ref = CosineLRScheduler(opt, t_initial=span - warm, lr_min=0.0, warmup_t=warm, warmup_lr_init=0.0, warmup_prefix=True,
+                                t_in_epochs=False)
+    else:
+        steps = [m - offset for m in settings.lr_steps if m > offset]
+        ref = MultiStepLRScheduler(opt, decay_t=steps, decay_rate=settings.lr_gamma, warmup_t=warm, warmup_lr_init=0.0,
+                                   warmup_prefix=False, t_in_epochs=False)
+    for n in range(span):
+        ref.step_update(n)
+        assert sched.lr_at(n) == opt.param_groups[0]["lr"], n
+    assert sched.lr_at(0) == (0.0 if warm else 1.3e-3)
+
+
+def test_train_state_round_trips_through_its_state_dict():
+    """A TrainState restored from its saved state_dict() continues with the same steps as the original."""
+    from lpsr.data.patches import PatchSampler
+    from lpsr.train.state import build_state
+    from lpsr.train.step import train_step
+
+    method = registry.get("tiny").create(4)
+    settings = TrainSettings(**{**SETTINGS, "ema_decay": 0.9, "grad_clip": 0.5})
+    batches = [PatchSampler(_plates(4, 0), 4, 32, seed=1).batch(k, 2) for k in range(4)]
+    a, _ = build_state(method, build(method), settings, torch.device("cpu"), seed=3)
+    for it in (1, 2):
+        train_step(a, batches[it - 1], it)
+    buffer = io.BytesIO()
+    torch.save(a.state_dict(), buffer)  # as the checkpoint does (optimiser states are not copies)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    b, _ = build_state(method, build(method, seed=9), settings, torch.device("cpu"), seed=5)
+    b.load_state_dict(saved)
+    assert b.iteration == 2
+    for it in (3, 4):
+        la, lb = train_step(a, batches[it - 1], it), train_step(b, batches[it - 1], it)
+        assert torch.equal(la["loss"], lb["loss"]) and la["lr"] == lb["lr"]
+    assert_same_weights(a.state_dict()["model"], b.state_dict()["model"], atol=0)
+    assert_same_weights(a.state_dict()["ema"], b.state_dict()["ema"], atol=0)

@@ -98,7 +98,7 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path):
 
 
 def test_fp16_hint_in_message():
-    from lpsr.train.loop import _diverged_message
+    from lpsr.train.errors import diverged_message as _diverged_message
 
     msg = _diverged_message("m", "loss", 5, TrainSettings(grad_clip=1.0), "fp16", 0, Path("r.pt"))
     assert "lower train.grad_clip (now 1)" in msg and "train.precision fp32 (now fp16)" in msg

@@ -6,10 +6,14 @@ Files in ``<run>/<method>/ckpt/``:
   ``train.ema_decay`` > 0), metadata ``iteration`` and ``val_psnr``;
 * ``best_raw.safetensors`` (EMA runs only): the raw weights with the best raw val PSNR;
 * ``resume.pt``: everything a stopped run needs to continue exactly where it was, in one
-  file written by one atomic rename: iteration, raw and EMA weights, optimiser, scaler and
-  recipe states, RNG states, sampler state, best scores, the training settings, and the
-  text of ``train.jsonl`` up to that iteration.  Weights, state and log therefore cannot
-  disagree: a SIGKILL at any moment leaves either the previous or the new checkpoint.
+  file written by one atomic rename (:func:`write_checkpoint`): the run's identity
+  (method, scale, seed, processes, training settings), the training state
+  (:meth:`lpsr.train.state.TrainState.state_dict`: raw and EMA weights, optimiser, scaler
+  and recipe states, RNG states, sampler position, best scores) and the run log's part
+  (the text of ``train.jsonl`` up to that iteration, the interval's step logs, seconds).
+  Weights, state and log therefore cannot disagree: a SIGKILL at any moment leaves either
+  the previous or the new checkpoint.  :func:`restore` loads it back (refusing one of
+  another run) and makes ``train.jsonl`` and the exported best weights agree with it.
 
 A checkpoint is never deleted here; a run directory holding the old two-file format
 (``last.safetensors`` + ``state.pt``) is refused with a message, not overwritten.
@@ -26,11 +30,16 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from lpsr.errors import UserError
-from lpsr.io import atomic_path, default_file_mode, fsync_dir
+from lpsr.io import atomic_path, default_file_mode, fsync_dir, is_stray_temp, write_text
+from lpsr.train import ddp
+from lpsr.train.runlog import RunLog, reconcile_log
+from lpsr.train.state import TrainState, rng_state
 
 RESUME_FILE = "resume.pt"
 RESUME_FORMAT = 3  # 3: keyed patch stream (sampler state = batches drawn), running logs, scaler
 LEGACY_FILES = ("state.pt", "last.safetensors")
+#: settings that may change between a run and its resume (they do not change the maths)
+RESUME_FREE_SETTINGS = ("threads", "compile", "loader_workers")
 
 
 class CheckpointError(UserError):
@@ -111,3 +120,122 @@ def load_resume(path: str | Path) -> dict[str, Any]:
 def legacy_checkpoint(ckpt_dir: str | Path) -> list[Path]:
     """Files of the old two-file resume format present in ``ckpt_dir``."""
     return [Path(ckpt_dir) / name for name in LEGACY_FILES if (Path(ckpt_dir) / name).exists()]
+
+
+# --------------------------------------------------------------------------- a run's checkpoint folder
+def prepare_folder(ckpt: Path, out_dir: Path, main: bool) -> list[str]:
+    """Remove temporary files of writes a killed process never finished (rank 0; never a
+    checkpoint) and refuse the old two-file format.  Returns notes for the result."""
+    notes = []
+    stray = _clean_stray_temps(ckpt, out_dir) if main else []
+    if stray:
+        notes.append(f"removed {len(stray)} unfinished temporary file(s) of a killed write: {', '.join(stray[:3])}")
+    if not (ckpt / RESUME_FILE).exists() and legacy_checkpoint(ckpt):
+        raise CheckpointError(
+            f"{ckpt}: holds a checkpoint in the old two-file format ({', '.join(p.name for p in legacy_checkpoint(ckpt))}), "
+            "which cannot be resumed safely; move that folder aside to train from the start"
+        )
+    return notes
+
+
+def _clean_stray_temps(*folders: Path) -> list[str]:
+    removed = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.is_file() and is_stray_temp(path):
+                try:
+                    path.unlink()
+                    removed.append(path.name)
+                except OSError:
+                    pass
+    return removed
+
+
+def write_checkpoint(path: Path, state: TrainState, log: RunLog, run: dict[str, Any], main: bool) -> None:
+    """Write the resume checkpoint (rank 0; a collective under DDP: every rank calls it).
+    ``run``: the run's identity (method, scale, seed, world_size, settings)."""
+    rngs = ddp.agree(rng_state(), "all") if run["world_size"] > 1 else None
+    if main:
+        save_resume(path, {**run, **state.state_dict(), "rng_ranks": rngs, **log.state_dict()})
+    ddp.barrier()
+
+
+def restore(path: Path, state: TrainState, log: RunLog, run: dict[str, Any], rank: int, main: bool, notes: list[str]) -> None:
+    """Continue from ``path`` when it exists (weights, state, RNG, log), else start afresh
+    (an attempt killed before its first checkpoint leaves log lines: they are dropped)."""
+    if not path.exists():
+        if main and log.path.exists():
+            write_text(log.path, "")
+        ddp.barrier()
+        return
+    saved = load_resume(path)
+    _check_same_run(saved, run, path)
+    check_fits(state.model, saved["model"], f"{path}")
+    rngs = saved.get("rng_ranks")
+    state.load_state_dict(saved, rng=rngs[rank] if run["world_size"] > 1 and rngs else None)
+    log.load_state_dict(saved)
+    error = None
+    if main:
+        try:
+            reconcile_log(log.path, log.text, state.iteration, notes)
+            ema = state.ema is not None
+            _reconcile_best(path.parent / BEST_FILE, state.scores.best, state.iteration, saved["ema" if ema else "model"], notes)
+            if ema:
+                _reconcile_best(path.parent / BEST_RAW_FILE, state.scores.best_raw, state.iteration, saved["model"], notes)
+        except CheckpointError as exc:
+            error = str(exc)
+    error = ddp.agree(error, "main")  # every rank stops with rank 0's error, none waits for it
+    if error:
+        raise CheckpointError(error)
+    ddp.barrier()
+
+
+def _check_same_run(saved: dict, run: dict[str, Any], path: Path) -> None:
+    if saved.get("method") != run["method"] or saved.get("scale") != run["scale"]:
+        raise CheckpointError(
+            f"{path}: checkpoint of method '{saved.get('method')}' x{saved.get('scale')}, not '{run['method']}' x{run['scale']}; "
+            "move it aside to train from the start"
+        )
+    if saved.get("seed") != run["seed"]:
+        raise CheckpointError(f"{path}: checkpoint of seed {saved.get('seed')}, this run has seed {run['seed']}; move it aside to train from the start")
+    old, new = dict(saved.get("settings") or {}), run["settings"]
+    changed = sorted(k for k in set(old) | set(new) if k not in RESUME_FREE_SETTINGS and old.get(k) != new.get(k))
+    if changed:
+        diffs = ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:4])
+        raise CheckpointError(f"{path}: checkpoint made with other training settings ({diffs}); move it aside to train from the start")
+    if int(saved.get("world_size", 1)) != run["world_size"]:
+        raise CheckpointError(
+            f"{path}: checkpoint of a run on {saved.get('world_size', 1)} process(es), this run has {run['world_size']}; "
+            "resume with the same number of processes, or move it aside to train from the start"
+        )
+
+
+# --------------------------------------------------------------------------- best weights
+BEST_FILE, BEST_RAW_FILE = "best.safetensors", "best_raw.safetensors"
+
+
+def export_best(path: Path, model: nn.Module | dict[str, torch.Tensor], best: dict) -> None:
+    save_weights(model, path, {"iteration": str(best["iteration"]), "val_psnr": f"{best['psnr']:.4f}"})
+
+
+def _reconcile_best(path: Path, best: dict, iteration: int, weights: dict[str, torch.Tensor], notes: list[str]) -> None:
+    """Make the exported best weights agree with the checkpoint's record of the best.
+
+    The best weights are exported right after the checkpoint that records them, so a crash
+    in between leaves an older file: its weights are then the checkpoint's own weights."""
+    if best["iteration"] == 0:
+        return
+    meta = weights_metadata(path)
+    if meta is not None and meta.get("iteration") == str(best["iteration"]):
+        return
+    if best["iteration"] == iteration:
+        export_best(path, weights, best)
+        notes.append(f"{path.name} re-exported from the checkpoint at iteration {iteration} (the run stopped before writing it)")
+        return
+    found = "missing or unreadable" if meta is None else f"from iteration {meta.get('iteration')}"
+    raise CheckpointError(
+        f"{path}: is {found}, but the resume checkpoint's best is iteration {best['iteration']}; "
+        "the run directory was changed by hand: restore that file or move ckpt/ aside to train from the start"
+    )

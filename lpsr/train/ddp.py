@@ -8,8 +8,11 @@ torchrun puts ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and
   :func:`distributed_context` and skips its process-per-method isolation;
 * :func:`init_distributed` joins the process group: NCCL when the run's device is CUDA
   (each rank on ``cuda:LOCAL_RANK``), gloo on the CPU;
-* the training loop wraps the network in ``DistributedDataParallel`` (gradients
-  all-reduced), each rank draws its own reproducible patch stream (batch ``k`` of rank
+* the training loop touches DDP through two calls: :func:`wrap` (the network in
+  ``DistributedDataParallel``, gradients all-reduced; the step also averages the gradients
+  of parameters outside it with :func:`allreduce_grads`) and :func:`agree` (every rank
+  takes the same decision: stop, divergence, rank 0's scores and errors, the RNG states of
+  a checkpoint).  Each rank draws its own reproducible patch stream (batch ``k`` of rank
   ``r`` is a pure function of ``(seed, r, k)``), and rank 0 alone validates, logs and
   writes checkpoints; the other ranks wait at a barrier;
 * the runner writes ``config.yaml``, ``result.json`` and the leaderboard on rank 0 only
@@ -145,6 +148,41 @@ def max_int(value: int, device: torch.device) -> int:
     t = torch.tensor([int(value)], dtype=torch.long, device=device if dist.get_backend() == "nccl" else "cpu")
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return int(t.item())
+
+
+def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The module the training step calls: ``DistributedDataParallel(model)`` under DDP,
+    the model itself in a single process."""
+    if not is_initialized():
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+#: how :func:`agree` combines the ranks' values
+AGREE = ("any", "max", "main", "all")
+
+
+def agree(value: Any, how: str, device: torch.device | None = None) -> Any:
+    """One value every rank agrees on (a collective under DDP; ``value`` itself, or
+    ``[value]`` for ``all``, in a single process):
+
+    * ``any``: True when ``value`` is true on at least one rank (e.g. a stop signal);
+    * ``max``: the largest int (e.g. the first iteration with a non-finite loss);
+    * ``main``: rank 0's value (its validation scores, a setup error);
+    * ``all``: every rank's value in rank order (e.g. the RNG states of a checkpoint).
+    """
+    device = device if device is not None else torch.device("cpu")
+    if how == "any":
+        return any_rank(bool(value), device)
+    if how == "max":
+        return max_int(int(value), device)
+    if how == "main":
+        return broadcast_object(value)
+    if how == "all":
+        return all_gather_object(value)
+    raise ValueError(f"agree: how={how!r}, expected one of {AGREE}")
 
 
 def allreduce_grads(params: list[torch.Tensor]) -> None:

@@ -1,11 +1,10 @@
-"""Learning-rate schedules (timm's schedulers): linear warm-up, then cosine, constant or step.
+"""Learning-rate schedules: linear warm-up, then cosine, constant or step -- a pure ``lr_at(n)``.
 
-A schedule is a pure function of the number of optimiser steps already taken, so resume
-needs no scheduler state.  With ``n`` steps taken (``n = iteration - 1`` for the
-generator), the lr of the next step is:
+A schedule is a pure function of the number of optimiser steps already taken (nanoGPT's
+``get_lr(it)``), so resume needs no scheduler state.  With ``n`` steps taken (``n =
+iteration - 1`` for the generator), the lr of the next step is:
 
-* warm-up (``warmup_iterations`` = W > 0), ``n < W``: ``lr * n / W`` (timm's linear
-  warm-up from 0);
+* warm-up (``warmup_iterations`` = W > 0), ``n < W``: ``n * (lr / W)`` (linear from 0);
 * ``cosine``: ``lr * (1 + cos(pi * (n - W) / (span - W))) / 2`` -- the cosine spans the
   iterations after the warm-up (without warm-up this is exactly torch's
   ``CosineAnnealingLR(T_max=iterations)`` stepped once per iteration);
@@ -15,42 +14,59 @@ generator), the lr of the next step is:
   S+1, only the milestones after S count, so it starts at its full ``lr_d``.
 
 The discriminator of a GAN recipe counts its own steps: its schedule spans the iterations
-in which it trains (see :func:`lpsr.train.loop.discriminator_start`), so it is not decayed
+in which it trains (see :func:`lpsr.train.state.discriminator_start`), so it is not decayed
 while the generator pre-trains.
+
+Hand-written rather than timm's ``CosineLRScheduler`` / ``MultiStepLRScheduler`` (which the
+harness used before): those mutate an optimiser's ``param_groups`` and so cannot be asked
+for the lr of an iteration.  The expressions are timm's, operation for operation, so the
+values are bit-identical (``tests/test_train_loop.py`` checks them against timm).
 """
 from __future__ import annotations
 
+import bisect
+import math
+from dataclasses import dataclass
+
 import torch
-from timm.scheduler import CosineLRScheduler, MultiStepLRScheduler
-from timm.scheduler.scheduler import Scheduler
 
 from lpsr.train.settings import TrainSettings
 
 
-class Schedule:
-    def __init__(self, opt: torch.optim.Optimizer, settings: TrainSettings, span: int, offset: int = 0) -> None:
+@dataclass(frozen=True)
+class LrSchedule:
+    base: float  #: the peak lr (``lr`` or ``lr_d``)
+    span: int  #: how many steps this optimiser takes in the run
+    kind: str = "cosine"  #: cosine | constant | step
+    warmup: int = 0
+    milestones: tuple[int, ...] = ()  #: step: drops, counted from this optimiser's first step
+    gamma: float = 0.5
+
+    @classmethod
+    def of(cls, settings: TrainSettings, base: float, span: int, offset: int = 0) -> "LrSchedule":
         """``span``: how many steps this optimiser takes in the run; ``offset``: the
         iteration before its first step (``lr_steps`` are absolute iterations)."""
-        self.opt, self.offset = opt, offset
         span = max(int(span), 1)
         warm = settings.warmup_iterations if settings.warmup_iterations < span else 0
-        self.sched: Scheduler
-        if settings.schedule == "cosine":
-            self.sched = CosineLRScheduler(
-                opt, t_initial=span - warm, lr_min=0.0, warmup_t=warm, warmup_lr_init=0.0, warmup_prefix=True, t_in_epochs=False
-            )
-        else:
-            # milestones are absolute iterations; ones at or before this optimiser's first
-            # step (a discriminator starting late) do not apply to it
-            steps = [m - offset for m in settings.lr_steps if m > offset] if settings.schedule == "step" else []
-            self.sched = MultiStepLRScheduler(
-                opt, decay_t=steps, decay_rate=settings.lr_gamma, warmup_t=warm, warmup_lr_init=0.0, warmup_prefix=False, t_in_epochs=False
-            )
+        # milestones at or before this optimiser's first step (a late discriminator) do not apply
+        steps = tuple(m - offset for m in settings.lr_steps if m > offset) if settings.schedule == "step" else ()
+        return cls(float(base), span, settings.schedule, warm, steps, float(settings.lr_gamma))
 
-    def set(self, steps_taken: int) -> float:
-        """Set the lr for the next optimiser step, after ``steps_taken`` steps; return it."""
-        self.sched.step_update(steps_taken)
-        return float(self.opt.param_groups[0]["lr"])
+    def lr_at(self, n: int) -> float:
+        """The lr of the next step after ``n`` steps taken."""
+        if n < self.warmup:
+            return n * (self.base / self.warmup)
+        if self.kind == "cosine":
+            t, t_i = n - self.warmup, self.span - self.warmup
+            if t >= t_i:  # past the one cycle (never reached in a run: n <= span - 1)
+                return 0.0
+            return 0.5 * self.base * (1 + math.cos(math.pi * t / t_i))
+        # constant and step (timm's MultiStepLRScheduler: milestone m applies from n = m - 1)
+        return self.base * (self.gamma ** bisect.bisect_right(self.milestones, n + 1))
 
-    def lr(self) -> float:
-        return float(self.opt.param_groups[0]["lr"])
+    def apply(self, opt: torch.optim.Optimizer, n: int) -> float:
+        """Set ``opt``'s lr for its next step, after ``n`` steps taken; return it."""
+        lr = self.lr_at(n)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        return lr
