@@ -117,9 +117,9 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
     failed with an error you can fix (e.g. a NaN loss: lower train.lr), or bad input."""
     from lpsr import registry
     from bench.report.leaderboard import build
-    from bench.runner import RunPlan, Runner, parse_weights
-
-    from bench.runner import check_not_file, check_seed
+    from bench.options import check_not_file, check_seed
+    from bench.runner import RunPlan, Runner
+    from bench.weights import parse_weights
 
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be >= 1, got {limit}")
@@ -211,7 +211,8 @@ def sweep(methods, seeds, scale, data, profile, device, ocr, run_dir, leaderboar
     `bench report RUN_DIR` collects the seeds into one leaderboard (mean ± std over seeds)."""
     from lpsr import registry
     from lpsr.profile import load_profile
-    from bench.runner import RunPlan, check_not_file
+    from bench.options import check_not_file
+    from bench.plan import RunPlan
     from bench import sweep as sw
 
     sw.require_submitit()

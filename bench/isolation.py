@@ -1,47 +1,41 @@
-"""One process per method: a crash, an out-of-memory kill or a NaN in one method is a failed
-row of the leaderboard, not the end of the run (the way timm's bulk runner runs one process
-per model).
+"""Run a function in a spawned child process and get its return value, or a failure record,
+back: a crash, an out-of-memory kill or a NaN in one method is a failed row of the
+leaderboard, not the end of the run (the way timm's bulk runner runs one process per model).
 
-The parent (:meth:`bench.runner.Runner.run`) has planned and checked everything before the
-first method starts.  For each method it spawns a child (``multiprocessing`` ``spawn``: a
-fresh interpreter, no inherited CUDA context, threads or locks) that receives the runner
-(plan, data, resolved settings) pickled, runs :meth:`Runner.run_method` for that one method
-and sends its messages, progress and outcome back over a pipe.  The parent:
+:func:`run_in_child` knows nothing of methods or runs.  It spawns a child (``multiprocessing``
+``spawn``: a fresh interpreter, no inherited CUDA context, threads or locks) that calls
+``target(job, report, make_bar)`` -- ``target`` a module-level function, ``job`` a small
+picklable description from which the child rebuilds its inputs -- and sends the messages,
+progress and return value back over a pipe.  The parent:
 
-* forwards SIGINT / SIGTERM to the running child and waits for it: the training loop finishes
-  the current iteration, writes a checkpoint and stops (``TrainingInterrupted``, a
-  ``KeyboardInterrupt``); the child reports that and the parent stops with the resume message
-  (a stop is never a failed row; the rerun resumes);
-* records a failure -- ``result.json`` with ``status: failed``, the exception type and a
-  one-line reason, a crash's traceback in ``failure.log`` -- when the child raises or dies
-  (SIGKILL from the kernel's out-of-memory killer, a segfault), and goes on with the next
-  method.
+* forwards SIGINT / SIGTERM to the running child and waits for it (a training loop finishes
+  the current iteration, writes a checkpoint and stops with ``TrainingInterrupted``, a
+  ``KeyboardInterrupt``); the child reports that and the parent raises
+  :class:`~bench.outcome.StoppedBySignal` (a stop is never a failure; the rerun resumes);
+* returns a :class:`~bench.outcome.Failure` (exception type, one-line reason, a crash's
+  traceback) when the child raises or dies (SIGKILL from the kernel's out-of-memory killer,
+  a segfault); the caller records it and goes on.
 
 The child runs in its own process group, so a Ctrl-C in the terminal reaches it once (through
 the parent), and it asks the kernel for SIGKILL when the parent dies (Linux), so a killed
-``bench run`` never leaves a child writing into a run directory whose lock the next run takes
-over (the last checkpoint is complete: every write is atomic).
+parent never leaves a child writing into a run directory whose lock the next run takes over.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank runs its methods in-process instead (the
 ranks of one method must meet in one process group; :mod:`lpsr.train.ddp`).
 """
 from __future__ import annotations
 
-import copy
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-import traceback
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
+from bench.outcome import Failure, StoppedBySignal, one_line
+from bench.progress import Bar, BarFactory, Reporter
 from lpsr.errors import UserError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from bench.runner import MethodOutcome, Runner
-    from lpsr.method import Method
 
 #: ``--isolation`` values
 MODES = ("process", "none")
@@ -59,53 +53,6 @@ def use_processes(mode: str) -> bool:
     from lpsr.train.ddp import distributed_context
 
     return not distributed_context().enabled
-
-
-# --------------------------------------------------------------------------- failures
-def one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def describe_exception(exc: BaseException) -> dict[str, Any]:
-    """``{type, reason, kind, traceback}`` of an exception that ended a method.
-
-    kind: ``user`` (a :class:`UserError`: a setting or file to change; no traceback),
-    ``diverged`` (NaN/inf loss: ``TrainingDiverged``; no traceback), ``oom`` (out of memory)
-    or ``crash`` (anything else: a bug, with its traceback)."""
-    from lpsr.errors import os_error_message
-
-    name = type(exc).__name__
-    info: dict[str, Any] = {"type": name, "reason": one_line(str(exc) or name), "kind": "crash", "traceback": None}
-    if name == "TrainingDiverged":
-        info["kind"] = "diverged"
-    elif isinstance(exc, UserError):
-        info["kind"] = "user"
-    elif isinstance(exc, MemoryError) or name == "OutOfMemoryError" or "out of memory" in str(exc).lower():
-        info["kind"] = "oom"
-        info["reason"] = one_line(f"out of memory: {exc}" if str(exc) else "out of memory")
-        info["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    elif isinstance(exc, OSError) and exc.errno is not None and exc.filename:
-        info["kind"] = "user"
-        info["reason"] = one_line(os_error_message(exc, "accessing"))
-    else:
-        info["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return info
-
-
-def describe_exit(exitcode: int | None) -> dict[str, Any]:
-    """A child that ended without saying why (killed by a signal or exited early)."""
-    if exitcode is not None and exitcode < 0:
-        try:
-            sig = signal.Signals(-exitcode).name
-        except ValueError:
-            sig = f"signal {-exitcode}"
-        why = f"the method's process was killed by {sig}"
-        if -exitcode == signal.SIGKILL:
-            why += " (out of memory? the kernel's OOM killer sends SIGKILL)"
-        return {"type": "ProcessKilled", "reason": why, "kind": "oom" if -exitcode == signal.SIGKILL else "crash", "traceback": None}
-    return {"type": "ProcessExit", "reason": f"the method's process exited with status {exitcode} without a result",
-            "kind": "crash", "traceback": None}
 
 
 # --------------------------------------------------------------------------- the child
@@ -164,8 +111,8 @@ def _on_child_sigterm(signum, frame) -> None:
     raise _ChildStop()
 
 
-def child_main(runner: "Runner", name: str, conn, parent_pid: int) -> None:
-    """Entry point of a method's process (module level: ``spawn`` imports it by name)."""
+def child_main(target: Callable[[Any, Reporter, BarFactory], Any], job: Any, conn, parent_pid: int) -> None:
+    """Entry point of the child process (module level: ``spawn`` imports it by name)."""
     try:
         os.setpgid(0, 0)  # Ctrl-C reaches the parent only; it forwards one signal
     except OSError:
@@ -181,21 +128,18 @@ def child_main(runner: "Runner", name: str, conn, parent_pid: int) -> None:
         # this one to checkpoint (SIGTERM); its default action would kill us mid-write
         signal.signal(preempt, signal.SIG_IGN)
     sender = _Sender(conn)
-    runner.report = lambda message: sender.send(("say", message))
-    runner.progress_factory = sender.bar
     code = 0
     try:
-        method = next(m for m in runner.methods if m.name == name)
-        outcome = runner.run_method(method)
-        sender.send(("done", outcome.status, outcome.result))
+        value = target(job, lambda message: sender.send(("say", message)), sender.bar)
+        sender.send(("done", value))
     except KeyboardInterrupt as exc:  # TrainingInterrupted (checkpoint written), Ctrl-C, SIGTERM
         signum = getattr(exc, "signum", None) or (signal.SIGTERM if isinstance(exc, _ChildStop) else signal.SIGINT)
         sender.send(("interrupted", type(exc).__name__, one_line(str(exc)), int(signum)))
         code = 130
-    except BaseException as exc:  # noqa: BLE001 - every failure becomes a failed row
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a failure record
         if isinstance(exc, SystemExit):
             raise
-        sender.send(("failed", describe_exception(exc)))
+        sender.send(("failed", Failure.from_exception(exc)))
         code = 2 if isinstance(exc, UserError) else 1
     finally:
         try:
@@ -276,19 +220,16 @@ def stop_current_child(sig: int = signal.SIGTERM, timeout: float = 120.0) -> boo
     return proc.exitcode is not None
 
 
-def run_isolated(runner: "Runner", method: "Method") -> "MethodOutcome":
-    """Run ``method`` in a spawned child; return its outcome (``failed`` when it failed).
-    Raises :class:`StoppedBySignal` (a ``KeyboardInterrupt``) when the run was stopped."""
-    from bench.runner import MethodOutcome
-
+def run_in_child(target: Callable[[Any, Reporter, BarFactory], Any], job: Any, *, name: str, report: Reporter,
+                 make_bar: BarFactory) -> Any:
+    """``target(job, report, make_bar)`` in a spawned child: its return value, or a
+    :class:`Failure` when it raised or died.  Messages and progress bars it sends go to
+    ``report`` and ``make_bar`` here.  Raises :class:`StoppedBySignal` (a
+    ``KeyboardInterrupt``) when the run was stopped."""
     ctx = multiprocessing.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
-    child = copy.copy(runner)
-    child.methods = [method]
-    child.preloaded = {k: v for k, v in runner.preloaded.items() if k == method.name}
-    child.report, child.progress_factory = None, None
-    proc = ctx.Process(target=child_main, args=(child, method.name, send, os.getpid()), name=f"bench-{method.name}")
-    bars: dict[int, Callable[[int], None]] = {}
+    proc = ctx.Process(target=child_main, args=(target, job, send, os.getpid()), name=name)
+    bars: dict[int, Bar] = {}
     final: tuple | None = None
     with _Forwarder() as forwarder:
         forwarder.proc = proc
@@ -310,9 +251,9 @@ def run_isolated(runner: "Runner", method: "Method") -> "MethodOutcome":
                         break
                     kind = msg[0]
                     if kind == "say":
-                        runner.report(msg[1])
+                        report(msg[1])
                     elif kind == "bar":
-                        bars[msg[1]] = runner._bar(msg[2], msg[3])
+                        bars[msg[1]] = make_bar(msg[2], msg[3])
                     elif kind == "update":
                         bars.get(msg[1], lambda c: None)(msg[2])
                     else:
@@ -332,26 +273,11 @@ def run_isolated(runner: "Runner", method: "Method") -> "MethodOutcome":
             recv.close()
     stopped = forwarder.received
     if final is not None and final[0] == "done":
-        outcome = MethodOutcome(method.name, final[1], final[2])
-        if stopped is not None:  # finished just as the stop came: keep it, then stop
-            _raise_stop(stopped)
-        return outcome
+        if stopped is not None:  # finished just as the stop came: the caller keeps nothing more
+            raise StoppedBySignal(stopped)
+        return final[1]
     if final is not None and final[0] == "interrupted" and final[2]:
-        runner.report(final[2])  # e.g. "stopped by SIGTERM at iteration 17 of 300; checkpoint written to ..."
+        report(final[2])  # e.g. "stopped by SIGTERM at iteration 17 of 300; checkpoint written to ..."
     if stopped is not None or (final is not None and final[0] == "interrupted"):
-        _raise_stop(stopped if stopped is not None else (final[3] if final is not None and len(final) > 3 else signal.SIGINT))
-    info = final[1] if final is not None and final[0] == "failed" else describe_exit(proc.exitcode)
-    return runner.record_failure(method, info)
-
-
-class StoppedBySignal(KeyboardInterrupt):
-    """The run was stopped by a signal (``signum``) while a method's process ran; the CLI
-    prints the resume message (exit 143 for SIGTERM, 130 for SIGINT)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_stop(sig: int) -> None:
-    raise StoppedBySignal(sig)
+        raise StoppedBySignal(stopped if stopped is not None else (final[3] if final is not None and len(final) > 3 else signal.SIGINT))
+    return final[1] if final is not None and final[0] == "failed" else Failure.from_exit(proc.exitcode)

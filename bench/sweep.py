@@ -16,7 +16,6 @@ the seed's folder and lock only their own method folder.
 """
 from __future__ import annotations
 
-import copy
 import signal
 import sys
 import time
@@ -36,7 +35,7 @@ except ModuleNotFoundError:  # pragma: no cover
 
 def parse_seeds(text: str) -> list[int]:
     """``0,1,2`` or ``0-4`` (or a mix: ``0-2,7``) -> unique seeds in order."""
-    from bench.runner import check_seed
+    from bench.options import check_seed
 
     seeds: list[int] = []
     for part in [p.strip() for p in str(text).split(",") if p.strip()]:
@@ -146,12 +145,7 @@ def plan_sweep(plan, seeds: list[int], report: Callable[[str], None]):
     first = Runner(replace(plan, seed=seeds[0], run_dir=seed_dir(plan.run_dir, seeds[0])), report=report)
     runners = {seeds[0]: first}
     for s in seeds[1:]:
-        r = copy.copy(first)
-        r.plan = replace(first.plan, seed=s, run_dir=seed_dir(plan.run_dir, s))
-        r.seed = s
-        r.run_dir = seed_dir(plan.run_dir, s)
-        r._finished = {}
-        runners[s] = r
+        runners[s] = first.for_seed(s, seed_dir(plan.run_dir, s))
     return runners
 
 

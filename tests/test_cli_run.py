@@ -83,9 +83,16 @@ def test_weights_flag_loads_instead_of_training(synthetic_run, tmp_path):
 
 
 def test_list_shows_methods_with_params():
+    from lpsr import registry
+    from lpsr.method import count_parameters
+
     res = CliRunner().invoke(cli, ["list", "--scale", "8"])
     assert res.exit_code == 0, res.output
-    assert "bicubic" in res.output and "tiny" in res.output and "28,288" in res.output
+    # the count of the network tiny builds at x8, as the run's result.json reports it
+    params = count_parameters(registry.get("tiny").create(8).build())
+    assert params > 0
+    row = next(line for line in res.output.splitlines() if " tiny " in f" {line} ")
+    assert "bicubic" in res.output and f"{params:,}" in row, res.output
 
 
 @pytest.mark.parametrize(

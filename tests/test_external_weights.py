@@ -5,7 +5,7 @@ import pytest
 import torch
 from spandrel.architectures.ESRGAN import ESRGAN
 
-from bench.runner import load_external_model
+from bench.weights import load_external_model
 from lpsr import registry
 from lpsr.errors import UserError
 

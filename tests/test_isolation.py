@@ -136,6 +136,10 @@ def test_failures_are_rows_and_the_others_finish(failing_run):
         assert result["error"]["type"] == etype and result["error"]["kind"] == kind, result["error"]
         assert "\n" not in result["error"]["reason"] and result["error"]["reason"]
         assert not (runs / name / "plates.csv").exists()
+        # a failed row names the profile and the machine like a finished one
+        finished = json.loads((runs / "tiny" / "result.json").read_text())
+        assert result["profile_description"] == finished["profile_description"] != ""
+        assert result["machine"] == finished["machine"] and result["machine"]["logical_cpus"] >= 1
     assert "Traceback" in (runs / "boom" / "failure.log").read_text()
     assert not (runs / "nanloss" / "failure.log").exists()
     # the NaN kept its last good checkpoint (validation at iteration 3)
@@ -318,3 +322,51 @@ def test_under_slurm_a_sigterm_to_every_process_stops_the_method_once(tmp_path):
     assert "stopped by SIGTERM at iteration" in out and "at once" not in out + err, out + err
     it = load_resume(tmp_path / "r" / "tiny" / "ckpt" / "resume.pt")["iteration"]
     assert 0 < it < 300 and f"at iteration {it} of 300" in out
+
+
+# --------------------------------------------------------------------------- the generic child
+def _double(job, report, make_bar):
+    report(f"doubling {job}")
+    make_bar("work", 1)(1)
+    return job * 2
+
+
+def _raise(job, report, make_bar):
+    raise ValueError(f"bad job {job}")
+
+
+def _die(job, report, make_bar):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_run_in_child_returns_the_value_or_a_failure_record():
+    from bench.isolation import run_in_child
+    from bench.outcome import Failure
+
+    said, bars = [], []
+    make_bar = lambda label, total: (bars.append(label), lambda c: None)[1]  # noqa: E731
+    assert run_in_child(_double, 21, name="t", report=said.append, make_bar=make_bar) == 42
+    assert said == ["doubling 21"] and bars == ["work"]
+    raised = run_in_child(_raise, 1, name="t", report=said.append, make_bar=make_bar)
+    assert isinstance(raised, Failure) and (raised.type, raised.reason, raised.kind) == ("ValueError", "bad job 1", "crash")
+    assert "Traceback" in raised.traceback
+    killed = run_in_child(_die, 1, name="t", report=said.append, make_bar=make_bar)
+    assert isinstance(killed, Failure) and killed.type == "ProcessKilled" and killed.kind == "oom" and "SIGKILL" in killed.reason
+
+
+def test_the_child_reloads_the_planned_plates_and_refuses_others(tmp_path):
+    from dataclasses import replace
+
+    from bench.child import MethodJob, run_method_job
+    from bench.plan import RunPlan
+    from bench.progress import no_bar
+    from bench.runner import Runner
+    from lpsr.errors import UserError
+
+    runner = Runner(RunPlan(methods=["bicubic"], scale=8, profile="test", ocr=[], run_dir=tmp_path / "r"), report=lambda m: None)
+    outcome = run_method_job(MethodJob(runner.ctx, "bicubic"), lambda m: None, no_bar)
+    table = pd.read_csv(tmp_path / "r" / "bicubic" / "plates.csv", keep_default_na=False)
+    assert outcome.status == "evaluated" and list(table["id"].astype(str)) == [p.id for p in runner.splits.test]
+    other = replace(runner.ctx, facts=replace(runner.ctx.facts, fingerprint="0" * 16))
+    with pytest.raises(UserError, match="fingerprint"):
+        run_method_job(MethodJob(other, "bicubic"), lambda m: None, no_bar)

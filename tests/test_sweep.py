@@ -98,7 +98,7 @@ def test_interrupted_job_checkpoints_is_requeued_and_resumes(tmp_path, monkeypat
     import submitit
 
     from bench import sweep as sw
-    from bench.runner import RunPlan
+    from bench.plan import RunPlan
 
     monkeypatch.chdir(tmp_path)
     data = yaml.safe_load((REPO / "configs" / "profiles" / "test.yaml").read_text())

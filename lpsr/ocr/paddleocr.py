@@ -22,7 +22,7 @@ ENV_MODEL_DIR = "LPSR_PADDLEOCR_REC_DIR"
 _MODEL_FILES = ("inference.pdmodel", "inference.json")
 
 
-def _model_dir(model_dir: str | Path | None) -> Path:
+def resolve_model_dir(model_dir: str | Path | None) -> Path:
     model_dir = model_dir or os.environ.get(ENV_MODEL_DIR)
     if not model_dir:
         raise OcrError("the paddleocr recogniser needs a local recognition model: pass "
@@ -41,7 +41,7 @@ class PaddleOCRRecognizer(Recognizer):
 
     def __init__(self, model_dir: str | Path | None = None, batch_size: int = 6, threads: int = 2,
                  text_recognition_model_dir: str | Path | None = None, model_name: str = "PP-OCRv4_mobile_rec"):
-        path = _model_dir(model_dir or text_recognition_model_dir)
+        path = resolve_model_dir(model_dir or text_recognition_model_dir)
         os.environ.setdefault("PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK", "True")  # no hub look-ups
         try:
             import paddleocr

@@ -1,0 +1,128 @@
+"""What a run is asked to do (:class:`RunPlan`, the command line's options) and what planning
+resolved it to (:class:`RunContext`: profile, seed, data facts, device, run directory, each
+method's training settings).
+
+A :class:`RunContext` holds no plates: it is what a method's process receives to rebuild its
+inputs (:mod:`bench.child`); :meth:`DataSpec.load` is the one call that loads the plates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lpsr.data.record import PlateSplits
+from lpsr.data.sources import load_data
+from lpsr.profile import Profile
+from lpsr.train.settings import TrainSettings
+
+
+@dataclass
+class RunPlan:
+    methods: list[str]
+    scale: int
+    data: str = "synthetic"
+    profile: str = "quick"
+    device: str = "auto"
+    weights: dict[str, str] = field(default_factory=dict)
+    ocr: list[str] = field(default_factory=lambda: ["ppocr"])
+    run_dir: Path | None = None
+    strict: bool = False
+    limit: int | None = None
+    hr_size: tuple[int, int] | None = None
+    crop: str | None = None
+    seed: int | None = None
+    #: ``process``: each method trains and evaluates in its own spawned process (a crash,
+    #: an out-of-memory kill or a NaN is a failed row; bench/isolation.py); ``none``: in this one
+    isolation: str = "process"
+    #: ``--deterministic``: deterministic algorithms, cudnn.benchmark off (lpsr.train.loop.device_settings)
+    deterministic: bool = False
+    #: ``--log``: experiment loggers besides train.jsonl (``tensorboard``: <method>/tb/)
+    log: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The arguments that load a run's plates; the same arguments give the same plates."""
+
+    spec: str
+    hr_size: tuple[int, int]
+    crop: str
+    strict: bool
+    seed: int
+    synthetic_sizes: tuple[int, int, int]
+    limit: int | None = None
+    scale: int | None = None
+
+    def load(self) -> PlateSplits:
+        # the one place plates are loaded (a shared on-disk plate cache can replace it)
+        limit = {"train": self.limit, "val": self.limit, "test": self.limit} if self.limit else None
+        return load_data(self.spec, hr_size=self.hr_size, crop=self.crop, strict=self.strict, seed=self.seed,
+                         synthetic_sizes=self.synthetic_sizes, limit=limit, scale=self.scale)
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """What the results record about the plates (``data`` of config.yaml and result.json)."""
+
+    name: str
+    fingerprint: str
+    n_train: int
+    n_val: int
+    n_test: int
+    skipped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything a method's run needs besides its plates: checked and resolved once, by the
+    planning process (:class:`bench.runner.Runner`), before anything trains."""
+
+    data: DataSpec
+    facts: DataFacts
+    scale: int
+    seed: int
+    device: str
+    run_dir: Path
+    profile_name: str
+    profile: Profile
+    #: ``--profile`` as given (a name or a YAML path): messages name it
+    profile_spec: str
+    ocr: tuple[str, ...]
+    commit: str
+    #: method -> its checked training settings (learned methods trained here)
+    train_settings: dict[str, TrainSettings]
+    #: method -> ``--weights`` file and its sha256
+    weights: dict[str, str] = field(default_factory=dict)
+    weights_sha: dict[str, str] = field(default_factory=dict)
+    deterministic: bool = False
+    log: tuple[str, ...] = ()
+
+    @property
+    def profile_where(self) -> str:
+        return f"profile {self.profile_spec}"
+
+    @property
+    def eval_batch(self) -> int:
+        return int(self.profile.eval.batch_size)
+
+    @property
+    def crop_border(self) -> int:
+        return int(self.profile.eval.crop_border)
+
+    def method_dir(self, name: str) -> Path:
+        return self.run_dir / name
+
+    def data_record(self) -> dict[str, Any]:
+        """``data`` of config.yaml and result.json."""
+        return {
+            "name": self.facts.name,
+            "spec": self.data.spec,
+            "fingerprint": self.facts.fingerprint,
+            "hr_size": list(self.data.hr_size),
+            "crop": self.data.crop,
+            "n_train": self.facts.n_train,
+            "n_val": self.facts.n_val,
+            "n_test": self.facts.n_test,
+            "skipped": list(self.facts.skipped),
+        }
