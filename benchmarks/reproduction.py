@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import figures  # noqa: E402
-from bench.report.leaderboard import MethodResults, is_floor, is_learned, load_reference, load_results  # noqa: E402
+from bench.report.results import MethodResults, load_reference, load_results  # noqa: E402
+from bench.report.table import is_floor, is_learned  # noqa: E402
 from lpsr.metrics.spec import IMAGE_METRICS, OCR_METRICS, MetricSpec, aggregate, fmt_count  # noqa: E402
 from lpsr.metrics.stats import ALPHA, paired_p  # noqa: E402
 

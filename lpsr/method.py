@@ -179,6 +179,8 @@ class Method:
     #: statistics depend on the input size (BatchNorm, attention over all positions,
     #: absolute positional codes), so that training and evaluation see the same size
     train_on_whole_plates: ClassVar[bool] = False
+    #: the no-parameter floor reports compare learned methods with (the Bicubic row and figures)
+    floor: ClassVar[bool] = False
 
     def __init__(self, scale: int, config: dict[str, Any] | None = None, *, where: str = "") -> None:
         if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:

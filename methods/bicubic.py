@@ -33,6 +33,7 @@ class Bicubic(Method):
     scales = "any"
     trainable = False
     order = 0
+    floor = True
     Settings = BicubicSettings
 
     def build(self) -> None:

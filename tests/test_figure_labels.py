@@ -1,7 +1,7 @@
 """Cost/quality figure: methods drawn on the same spot share one label instead of overprinting."""
 from __future__ import annotations
 
-from bench.report.figures import _coincident
+from bench.report.figures import coincident
 
 
 def test_points_on_the_same_spot_share_a_label_and_distinct_ones_do_not():
@@ -10,7 +10,7 @@ def test_points_on_the_same_spot_share_a_label_and_distinct_ones_do_not():
            (2.06e6, 21.0, "mse-skip"),                  # same x, another y
            (7.0e4, 19.18, "srcnn"),                     # same y, another x
            (2.06e6, 8.0, "pecl-form-pull")]
-    groups = _coincident(pts)
+    groups = coincident(pts)
     assert sorted(map(sorted, groups.values())) == sorted(map(sorted, [
         ["pecl-d64-manhattan", "pecl-d128-manhattan", "mse"], ["mse-skip"], ["srcnn"], ["pecl-form-pull"]]))
-    assert _coincident([]) == {}
+    assert coincident([]) == {}

@@ -64,23 +64,25 @@ def test_y_is_studio_range():
     assert rgb_to_y(black)[0, 0] == pytest.approx(16.0)
 
 
-def test_ssim_matches_skimage_style_reference(pair):
-    sr, hr = pair
-    # identical images: SSIM 1; a noisy copy: below 1; symmetric
-    assert ssim_y(hr, hr) == pytest.approx(1.0)
-    s = ssim_y(sr, hr)
-    assert 0.0 < s < 1.0
-    assert ssim_y(hr, sr) == pytest.approx(s)
-    # BasicSR's _ssim on Y, transcribed: gaussian 11x11 sigma 1.5 via filter2D, valid part
-    y1, y2 = rgb_to_y(sr), rgb_to_y(hr)
-    k = cv2.getGaussianKernel(11, 1.5); w = np.outer(k, k.transpose())
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    m1 = cv2.filter2D(y1, -1, w)[5:-5, 5:-5]; m2 = cv2.filter2D(y2, -1, w)[5:-5, 5:-5]
-    s1 = cv2.filter2D(y1**2, -1, w)[5:-5, 5:-5] - m1**2
-    s2 = cv2.filter2D(y2**2, -1, w)[5:-5, 5:-5] - m2**2
-    s12 = cv2.filter2D(y1 * y2, -1, w)[5:-5, 5:-5] - m1 * m2
-    ref = (((2 * m1 * m2 + c1) * (2 * s12 + c2)) / ((m1**2 + m2**2 + c1) * (s1 + s2 + c2))).mean()
-    assert s == pytest.approx(ref, abs=1e-12)
+@pytest.mark.parametrize("crop", [0, 4])
+@pytest.mark.parametrize("shape", [(32, 48, 3), (33, 47, 3)])
+def test_ssim_y_matches_skimage_with_basicsr_settings(shape, crop):
+    """scikit-image's SSIM with BasicSR's settings (11x11 Gaussian window, sigma 1.5,
+    population covariance, K1 0.01, K2 0.03, peak 255, the valid region only) on
+    scikit-image's own studio-range Y (``rgb2ycbcr``)."""
+    from skimage.color import rgb2ycbcr
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(7)
+    hr = rng.integers(0, 256, shape, dtype=np.uint8)
+    sr = np.clip(hr.astype(int) + rng.integers(-20, 21, hr.shape), 0, 255).astype(np.uint8)
+    y_sr, y_hr = (rgb2ycbcr(im)[..., 0] for im in (sr, hr))
+    if crop:
+        y_sr, y_hr = y_sr[crop:-crop, crop:-crop], y_hr[crop:-crop, crop:-crop]
+    ref = structural_similarity(y_sr, y_hr, win_size=11, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                data_range=255, K1=0.01, K2=0.03)
+    assert ssim_y(sr, hr, crop) == pytest.approx(ref, abs=1e-9)
+    assert ssim_y(hr, hr, crop) == pytest.approx(1.0)
 
 
 def test_shape_mismatch_is_an_error(pair):

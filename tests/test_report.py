@@ -82,7 +82,15 @@ def test_ocr_columns_end_to_end(fake_run):
     assert tiny["psnr_y"] == pytest.approx(plates["psnr_y"].median())
     assert tiny["fake.plate_acc.ci_low"] <= tiny["fake.plate_acc"] <= tiny["fake.plate_acc.ci_high"]
     assert tiny["psnr_y.ci_low"] <= tiny["psnr_y"] <= tiny["psnr_y.ci_high"]
-    assert 0.0 <= tiny["psnr_y.p_vs_best"] <= 1.0 or 0.0 <= board.iloc[0]["psnr_y.p_vs_best"] <= 1.0
+    # the paired test: the method with the lower median against the best, on the same plates
+    # (scipy's Wilcoxon signed-rank on the plates.csv columns; the best's own p is empty)
+    from scipy.stats import wilcoxon
+
+    y = {m: pd.read_csv(runs / m / "plates.csv")["psnr_y"] for m in ("bicubic", "tiny")}
+    best, other = sorted(y, key=lambda m: -y[m].median())
+    rows = board.set_index("method")
+    assert math.isnan(rows.loc[best, "psnr_y.p_vs_best"])
+    assert rows.loc[other, "psnr_y.p_vs_best"] == pytest.approx(wilcoxon(y[other] - y[best]).pvalue)
     md = (fake_run / "lb" / "synthetic-x8-test.md").read_text()
     assert "## Readability: recogniser `fake`" in md and "| HR (ceiling) |" in md and "conf-but-wrong" in md
 
@@ -110,16 +118,25 @@ def test_report_regenerates_everything_with_provenance(fake_run, tmp_path):
     assert res.exit_code == 0, res.output
 
 
-def test_profile_and_budget_come_first_and_under_trained_rows_are_marked(fake_run):
+def test_profile_and_budget_come_first_and_under_trained_rows_are_marked(fake_run, tmp_path):
     md = (fake_run / "lb" / "synthetic-x8-test.md").read_text()
     first = [line for line in md.splitlines() if line.startswith("- ")][0]
     tiny = json.loads((fake_run / "runs" / "tiny" / "result.json").read_text())
     assert tiny["profile_description"] and first.startswith(f"- **profile `test`: {tiny['profile_description']}**")
     assert f"tiny {tiny['train']['iterations']:,} (" in first and "bicubic" not in first.split("budget", 1)[1]
-    board = pd.read_csv(fake_run / "lb" / "synthetic-x8-test.csv").set_index("method")
-    below = board.loc["tiny", "psnr_y"] < board.loc["bicubic", "psnr_y"]
-    assert bool(board.loc["tiny", "under_trained"]) == below and not board.loc["bicubic", "under_trained"]
-    assert ("| tiny ‡ |" in md and "under-trained at this budget" in md) == below
+    # tiny's per-plate PSNR-Y set below, then above, Bicubic's on every plate: marked, then not
+    bicubic_y = pd.read_csv(fake_run / "runs" / "bicubic" / "plates.csv", keep_default_na=False)["psnr_y"]
+    for shift, below, name in ((-3.0, True, "below"), (3.0, False, "above")):
+        runs = _copy_run(fake_run, tmp_path / f"runs-{name}")
+        table = pd.read_csv(runs / "tiny" / "plates.csv", keep_default_na=False)
+        table["psnr_y"] = bicubic_y + shift
+        table.to_csv(runs / "tiny" / "plates.csv", index=False)
+        res = CliRunner().invoke(cli, ["report", str(runs), "--out", str(tmp_path / name), "--no-figures"])
+        assert res.exit_code == 0, res.output + repr(res.exception)
+        board = pd.read_csv(tmp_path / f"{name}.csv").set_index("method")
+        assert bool(board.loc["tiny", "under_trained"]) is below and not board.loc["bicubic", "under_trained"]
+        shifted = (tmp_path / f"{name}.md").read_text()
+        assert ("| tiny ‡ |" in shifted) is below and ("under-trained at this budget" in shifted) is below
     # Bicubic's val PSNR (the floor line of the training curves) is the validator's number
     import torch
 
@@ -139,9 +156,34 @@ def test_profile_and_budget_come_first_and_under_trained_rows_are_marked(fake_ru
     assert secs and all(b >= a >= 0 for a, b in zip(secs, secs[1:]))
 
 
+def test_rows_of_a_constructed_case():
+    """Aggregates, ranks and paired tests on plates whose answers are known by hand: ``a``
+    beats ``b`` on all 6 plates (exact two-sided Wilcoxon p = 2 / 2**6), and reads 4 plates
+    exactly that ``b`` misses (exact McNemar p = 2 / 2**4)."""
+    from bench.report.results import MethodResults
+    from bench.report.table import compute_rows
+
+    def plates(y, exact):
+        return pd.DataFrame({"id": [f"p{i}" for i in range(6)], "text": ["A1"] * 6, "psnr": y, "psnr_y": y, "ssim_y": [0.5] * 6,
+                             "ocr_x_text": ["A1"] * 6, "ocr_x_conf": [0.5] * 6, "ocr_x_exact": exact,
+                             "ocr_x_char_acc": exact, "ocr_x_cbw": [0.0] * 6})
+
+    a = MethodResults({"method": "a"}, plates([20.0, 21, 22, 23, 24, 25], [1.0, 1, 1, 1, 0, 0]))
+    b = MethodResults({"method": "b"}, plates([19.0, 19.5, 20, 20.5, 21, 21.5], [0.0] * 6))
+    rows, _cols, best_of = compute_rows([a, b], None, ["x"])
+    ra, rb = ({n: c for n, c in r.cells.items()} for r in rows)
+    assert ra["psnr_y"].value == 22.5 and rb["psnr_y"].value == 20.25
+    assert ra["psnr_y"].std == pytest.approx(pd.Series([20.0, 21, 22, 23, 24, 25]).std(ddof=1))
+    assert (ra["psnr_y"].mark, rb["psnr_y"].mark) == ("best", "second") and best_of["psnr_y"] == "a"
+    assert ra["psnr_y"].p is None and rb["psnr_y"].p == pytest.approx(2 / 2**6) and not rb["psnr_y"].not_sig
+    assert ra["x.plate_acc"].value == pytest.approx(4 / 6) and rb["x.plate_acc"].p == pytest.approx(2 / 2**4)
+    assert rb["x.plate_acc"].not_sig  # p >= 0.05: not significantly different from the best
+    assert ra["ssim_y"].mark == rb["ssim_y"].mark == "best" and rb["ssim_y"].p == 1.0  # ties share the mark
+
+
 def test_under_trained_mark_rule():
     """Only learned rows below the best no-parameter row (in PSNR-Y) are marked."""
-    from bench.report.leaderboard import Cell, Row, columns_for, mark_under_trained
+    from bench.report.table import Cell, Row, columns_for, mark_under_trained
 
     cols = columns_for([])
     name = next(c.name for c in cols if c.spec.key == "psnr_y")
@@ -266,7 +308,7 @@ def test_report_names_a_corrupt_result_file(fake_run, tmp_path):
 
 
 def test_a_run_over_several_commits_names_each_with_its_methods():
-    from bench.report.leaderboard import commit_text
+    from bench.report.provenance import commit_text
 
     assert commit_text({"commit": ["abc1234"]}) == "commit: `abc1234`"
     prov = {"commit": ["19e8c77", "fae8efb"], "commit_methods": {"19e8c77": ["mse-skip"], "fae8efb": ["bicubic", "mse"]}}

@@ -1,9 +1,6 @@
-import math
-
 import pytest
 
-from lpsr.metrics.text import (char_accuracy, edit_distance, exact_match, normalise_plate,
-                               plate_text_scores, summarise)
+from lpsr.metrics.text import char_accuracy, edit_distance, exact_match, normalise_plate
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -42,12 +39,3 @@ def test_char_accuracy_and_exact_match():
     assert char_accuracy("", "") == 1.0
     assert char_accuracy("XXXXXXXXXXXXXX", "皖A12345") == 0.0   # never negative
     assert exact_match("皖AO12I5", "皖A01215")
-
-
-def test_plate_text_scores_and_summary():
-    row = plate_text_scores("皖A1234", 0.5, "皖A12345")
-    assert row == {"text": "皖A1234", "conf": 0.5, "exact": 0.0, "char_acc": pytest.approx(6 / 7)}
-    s = summarise([1.0, 0.0, 0.5, 0.5])
-    assert s["median"] == 0.5 and s["mean"] == 0.5 and s["n"] == 4
-    assert s["std"] == pytest.approx(math.sqrt(0.125))
-    assert math.isnan(summarise([])["median"])

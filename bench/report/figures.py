@@ -19,6 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from bench.report.interface import floor_name, floor_upscale, is_the_floor
+from bench.report.table import cost_values
+from lpsr.metrics.spec import HEADLINE, HEADLINE_OCR, ID_COLUMN, PARAMS, TIMED, TRUTH_COLUMN, fmt_count, text_column
+
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
            "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"]
 GRID_RULE = ("6 test plates at evenly spaced ranks of Bicubic PSNR-Y (worst, 20th, 40th, 60th, 80th percentile, best), "
@@ -157,7 +161,9 @@ def val_curves(results, path: Path, x: str = "iteration", floors: dict[str, floa
 
 # -- distributions ---------------------------------------------------------------------------
 def psnr_y_distribution(results, path: Path) -> bool:
-    data = [(i, mr.name, mr.plates["psnr_y"].to_numpy(dtype=float)) for i, mr in enumerate(results) if "psnr_y" in mr.plates]
+    """Per-plate values of the headline metric (:data:`lpsr.metrics.spec.HEADLINE`)."""
+    col = HEADLINE.col()
+    data = [(i, mr.name, mr.plates[col].to_numpy(dtype=float)) for i, mr in enumerate(results) if col in mr.plates]
     data = [(i, n, v[np.isfinite(v)]) for i, n, v in data]
     data = [d for d in data if d[2].size]
     if not data:
@@ -171,14 +177,14 @@ def psnr_y_distribution(results, path: Path) -> bool:
         ax.scatter(p + rng.uniform(-0.18, 0.18, v.size), v, s=9, alpha=0.55, color=_colour(i), zorder=3)
     ax.set_xticks(pos)
     ax.set_xticklabels([n for _, n, _ in data], rotation=30, ha="right")
-    ax.set_ylabel("PSNR-Y per test plate (dB)")
-    ax.set_title(f"Per-plate PSNR-Y ({data[0][2].size} test plates; box: quartiles, line: median)")
+    ax.set_ylabel(f"{HEADLINE.short} per test plate (dB)")
+    ax.set_title(f"Per-plate {HEADLINE.short} ({data[0][2].size} test plates; box: quartiles, line: median)")
     _save(fig, path)
     return True
 
 
 # -- cost vs quality -------------------------------------------------------------------------
-def _coincident(points: list[tuple[float, float, str]]) -> dict[tuple[float, float], list[str]]:
+def coincident(points: list[tuple[float, float, str]]) -> dict[tuple[float, float], list[str]]:
     """Labels of points drawn on (nearly) the same spot under one label: x within 2% (a log
     axis), y within 1.5% of the y span."""
     ys = [y for _, y, _ in points]
@@ -191,17 +197,14 @@ def _coincident(points: list[tuple[float, float, str]]) -> dict[tuple[float, flo
 
 
 def cost_quality(rows, ocr: list[str], path: Path) -> bool:
-    from bench.report.leaderboard import cost_values
-    from lpsr.metrics.spec import fmt_count
-
     pts = []
     for i, r in enumerate(rows):
         if r.reference:
             continue
         cv = cost_values(r.result)
-        q = r.cells.get("psnr_y")
-        accs = {n: (r.cells[f"{n}.plate_acc"].value if f"{n}.plate_acc" in r.cells else float("nan")) for n in ocr}
-        pts.append((i, r.method, cv["params"] or 0, cv["ms"], q.value if q else float("nan"), accs))
+        q = r.cells.get(HEADLINE.name())
+        accs = {n: (r.cells[HEADLINE_OCR.name(n)].value if HEADLINE_OCR.name(n) in r.cells else float("nan")) for n in ocr}
+        pts.append((i, r.method, cv[PARAMS.key] or 0, cv[TIMED.key], q.value if q else float("nan"), accs))
     if not pts:
         return False
     plt = _plt()
@@ -247,7 +250,7 @@ def cost_quality(rows, ocr: list[str], path: Path) -> bool:
             ax.margins(x=0.15, y=0.12)
             ax.set_xlabel(xlabel)
             if r_i == 0:
-                ax.set_ylabel("median PSNR-Y (dB)")
+                ax.set_ylabel(f"median {HEADLINE.short} (dB)")
             else:
                 ax.set_ylabel("exact plate accuracy (%)")
                 top = max([100 * v for p in pts for v in p[5].values() if not bad(v)] + [0.0])
@@ -266,7 +269,7 @@ def cost_quality(rows, ocr: list[str], path: Path) -> bool:
         ax = axes[r_i][c_i]
         texts = [ax.text(x, y, "\n".join(", ".join(names[k:k + 2]) for k in range(0, len(names), 2)), fontsize=8,
                          multialignment="left")
-                 for (x, y), names in _coincident(pending).items()]
+                 for (x, y), names in coincident(pending).items()]
         if texts:
             adjust_text(texts, ax=ax, expand=(1.15, 1.5), iter_lim=500, arrowprops={"arrowstyle": "-", "color": "0.55", "lw": 0.6})
     _save(fig, path)
@@ -371,42 +374,43 @@ def _read_line(name: str, text: str, truth: str) -> list[tuple[str, str]]:
 
 def qualitative_grid(run_dir: Path, results, reference, ocr: list[str], path: Path) -> tuple[bool, str]:
     """The grid; returns (made?, the rule or the reason it was not made)."""
-    import torch.nn.functional as F
-
     from lpsr.evaluate import load_images
-    from lpsr.metrics.image import psnr_y
 
     if reference is None or not (reference.dir / "hr_test.npz").is_file():
         return False, "no HR images in the run (`_hr/hr_test.npz`, written by `bench run` from this version on)"
     hr = load_images(reference.dir / "hr_test.npz")
-    ids = list(results[0].plates["id"].astype(str))
+    ids = list(results[0].plates[ID_COLUMN].astype(str))
     if any(i not in hr for i in ids):
         return False, "the HR images in `_hr/hr_test.npz` are not this run's test plates"
-    truths = list(results[0].plates["text"].astype(str))
+    truths = list(results[0].plates[TRUTH_COLUMN].astype(str))
     scale = int(results[0].result["scale"])
     srs: dict[str, dict[str, np.ndarray]] = {}
     for mr in results:
         f = mr.dir / str(mr.result.get("images") or "sr_test.npz")
         if f.is_file():
             srs[mr.name] = load_images(f)
-    bicubic = next((mr for mr in results if mr.name == "bicubic"), None)
+    # the floor column: the floor method's row when the run has it, else its own super_resolve
+    # on the same LR plates (the kernel of its row)
+    floor_row = next((mr for mr in results if is_the_floor(mr.name)), None)
+    floor = floor_row.name if floor_row is not None else floor_name()
+    if floor is None:
+        return False, "no floor method registered (a Method with floor = True)"
 
-    def bicubic_image(i: str) -> np.ndarray:
-        if bicubic is not None and "bicubic" in srs:
-            return srs["bicubic"][i]
+    def floor_image(i: str) -> np.ndarray:
+        if floor_row is not None and floor_row.name in srs:
+            return srs[floor_row.name][i]
         from lpsr.data.degrade import make_pair
-        from lpsr.data.patches import to_tensor, to_uint8
 
-        lr, h = make_pair(hr[i], scale, i)
-        up = F.interpolate(to_tensor([lr]), scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
-        return to_uint8(up)[0]
+        lr, _h = make_pair(hr[i], scale, i)
+        return floor_upscale(floor, scale, lr)
 
-    if bicubic is not None and "psnr_y" in bicubic.plates:
-        bic_scores = bicubic.plates["psnr_y"].to_numpy(dtype=float)
+    headline = HEADLINE.col()
+    if floor_row is not None and headline in floor_row.plates:
+        bic_scores = floor_row.plates[headline].to_numpy(dtype=float)
     else:
-        bic_scores = np.array([psnr_y(bicubic_image(i), hr[i]) for i in ids])
+        bic_scores = np.array([HEADLINE.per_plate(floor_image(i), hr[i], 0) for i in ids])
     chosen = pick_plates(bic_scores)
-    methods = [mr for mr in results if mr.name in srs and mr.name != "bicubic"]
+    methods = [mr for mr in results if mr.name in srs and mr is not floor_row]
     width, fs = 200, 13
     columns: list[tuple[str, list]] = []
     # HR column: truth + what each recogniser read on HR
@@ -415,29 +419,29 @@ def qualitative_grid(run_dir: Path, results, reference, ocr: list[str], path: Pa
         pid = ids[idx]
         lines = [[(f"{label}  truth: ", "#444444"), (truths[idx], "#111111")]]
         for n in ocr:
-            col = f"ocr_{n}_text"
+            col = text_column(n)
             if col in reference.plates:
                 lines.append(_read_line(n, str(reference.plates[col].iloc[idx]), truths[idx]))
         hr_tiles.append(_tile(hr[pid], lines, width, fs))
-        bimg = bicubic_image(pid)
-        blines = [[(f"PSNR-Y {bic_scores[idx]:.2f} dB", "#111111")]]
+        bimg = floor_image(pid)
+        blines = [[(f"{HEADLINE.short} {bic_scores[idx]:.2f} dB", "#111111")]]
         for n in ocr:
-            col = f"ocr_{n}_text"
-            if bicubic is not None and col in bicubic.plates:
-                blines.append(_read_line(n, str(bicubic.plates[col].iloc[idx]), truths[idx]))
+            col = text_column(n)
+            if floor_row is not None and col in floor_row.plates:
+                blines.append(_read_line(n, str(floor_row.plates[col].iloc[idx]), truths[idx]))
             else:
                 blines.append([(f"{n}: (not run)", "#888888")])
         bic_tiles.append(_tile(bimg, blines, width, fs))
     columns.append(("HR", hr_tiles))
-    columns.append(("Bicubic" if bicubic is not None else "Bicubic (recomputed)", bic_tiles))
+    columns.append(("Bicubic" if floor_row is not None else "Bicubic (recomputed)", bic_tiles))
     for mr in methods:
         tiles = []
         for idx, _label in chosen:
             pid = ids[idx]
             img = srs[mr.name][pid]
-            lines = [[(f"PSNR-Y {float(mr.plates['psnr_y'].iloc[idx]):.2f} dB", "#111111")]]
+            lines = [[(f"{HEADLINE.short} {float(mr.plates[headline].iloc[idx]):.2f} dB", "#111111")]]
             for n in ocr:
-                col = f"ocr_{n}_text"
+                col = text_column(n)
                 lines.append(_read_line(n, str(mr.plates[col].iloc[idx]), truths[idx]) if col in mr.plates else [(f"{n}: -", "#888888")])
             tiles.append(_tile(img, lines, width, fs))
         columns.append((mr.name, tiles))
@@ -488,12 +492,13 @@ def make_all(run_dir: Path, results, reference, rows, ocr: list[str], fig_dir: P
         p = fig_dir / "val_psnr_time.png"
         if val_curves(results, p, x="seconds"):
             made.append(("val_psnr_time", "Validation PSNR vs training wall time on the run's device (log axis): which method is best at which budget", p))
-    p = fig_dir / "psnr_y_distribution.png"
+    key = f"{HEADLINE.key}_distribution"
+    p = fig_dir / f"{key}.png"
     if psnr_y_distribution(results, p):
-        made.append(("psnr_y_distribution", "Per-plate PSNR-Y distribution of every method (box: quartiles; dots: plates)", p))
+        made.append((key, f"Per-plate {HEADLINE.short} distribution of every method (box: quartiles; dots: plates)", p))
     p = fig_dir / "cost_quality.png"
     if cost_quality(rows, ocr, p):
-        made.append(("cost_quality", "Cost vs quality: parameters and ms/plate against median PSNR-Y" + (" and exact plate accuracy per recogniser" if ocr else ""), p))
+        made.append(("cost_quality", f"Cost vs quality: parameters and ms/plate against median {HEADLINE.short}" + (" and exact plate accuracy per recogniser" if ocr else ""), p))
     p = fig_dir / "qualitative.png"
     ok, rule = qualitative_grid(run_dir, results, reference, ocr, p)
     if not ok:

@@ -1,5 +1,6 @@
-"""The report as one self-contained HTML file: figures inlined as base64 PNG, tables sortable
-by clicking a column header (plain JavaScript, no library), nothing fetched from a network."""
+"""The report as one self-contained HTML file: the table model (:mod:`bench.report.table`)
+as sortable tables (click a column header; plain JavaScript, no library), figures inlined as
+base64 PNG, nothing fetched from a network."""
 from __future__ import annotations
 
 import base64
@@ -9,7 +10,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bench.report.results import failure_text
+from bench.report.table import NOT_SIG, SEEN, Shown, Table, under_trained_note
 from lpsr.io import write_text
+from lpsr.metrics.stats import ALPHA
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif;margin:24px;color:#111;max-width:1600px}
@@ -56,22 +60,18 @@ def _num(v: Any) -> str:
     return repr(float(v))
 
 
-def _cell(spec, cell) -> str:
-    from bench.report.leaderboard import NOT_SIG, SEEN, _nan
+def _sort_key(v: Any) -> str:
+    return html.escape(v) if isinstance(v, str) else _num(v)
 
-    if cell is None or _nan(cell.value):
-        return '<td data-sort="">-</td>'
-    main = spec.fmt(cell.value)
-    if spec.aggregate == "median":
-        main += f" ± {spec.fmt(cell.std)}"
-    extra = ""
-    if spec.ci and not _nan(cell.ci[0]):
-        extra = f'<br><span class="ci">[{html.escape(spec.fmt(cell.ci[0]))}, {html.escape(spec.fmt(cell.ci[1]))}]</span>'
+
+def _td(cell: Shown) -> str:
+    """One cell: its text, the CI under it, the marks (hover: the paired test's p), its sort value."""
+    extra = f'<br><span class="ci">[{html.escape(cell.ci[0])}, {html.escape(cell.ci[1])}]</span>' if cell.ci is not None else ""
     marks = (f' <span class="mark" title="not significantly different from the best (p={cell.p:.3g})">{NOT_SIG}</span>' if cell.not_sig else "") \
         + (f' <span class="mark" title="recogniser seen in training">{SEEN}</span>' if cell.seen else "")
     cls = f' class="{cell.mark}"' if cell.mark else ""
     title = f' title="p vs best = {cell.p:.3g}"' if cell.p is not None else ""
-    return f'<td{cls}{title} data-sort="{_num(cell.value)}">{html.escape(main)}{extra}{marks}</td>'
+    return f'<td{cls}{title} data-sort="{_sort_key(cell.sort)}">{html.escape(cell.text)}{extra}{marks}</td>'
 
 
 def _table(table_id: str, head: list[str], body: list[str]) -> str:
@@ -79,16 +79,25 @@ def _table(table_id: str, head: list[str], body: list[str]) -> str:
     return f'<table class="sortable" id="{table_id}"><thead><tr>{ths}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
+def table_html(table: Table) -> list[str]:
+    """``<h2>`` and the sortable table; a failed method is one row spanning the metrics."""
+    body = []
+    for r in table.rows:
+        cls = "reference" if r.reference else "method"
+        body.append(f'<tr class="{cls}" data-method="{html.escape(r.method)}">{"".join(_td(c.cell(r)) for c in table.columns)}</tr>')
+    for f in table.failures:
+        body.append(f'<tr class="failed" data-method="{html.escape(f["method"])}"><td data-sort="{html.escape(f["method"])}">{html.escape(f["method"])}</td>'
+                    f'<td colspan="{len(table.columns) - 1}" data-sort="">failed: {html.escape(failure_text(f))}</td></tr>')
+    return [f"<h2>{html.escape(table.title.replace('`', ''))}</h2>", _table(table.key, table.head, body)]
+
+
 def _bold(text: str) -> str:
     """Markdown's **bold** in a provenance line as HTML."""
     return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
 
 
-def write_html(path: Path, title: str, prov: dict[str, Any], prov_lines: list[str], rows, cols, ocr: list[str], batch_note: str,
-               best_of: dict[str, str], figures: list[tuple[str, str, Path]], notes: list[str],
-               failures: list[dict[str, Any]] | None = None) -> None:
-    from bench.report.leaderboard import NOT_SIG, SEEN, _cost_text, _train_text, cost_values, failure_text, quality_head, under_trained_note
-
+def write_html(path: Path, title: str, prov_lines: list[str], tables: list[Table], best_of: dict[str, str],
+               figures: list[tuple[str, str, Path]], notes: list[str], under_trained: bool) -> None:
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
              f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body>",
              f"<h1>{html.escape(title)}</h1>",
@@ -96,43 +105,12 @@ def write_html(path: Path, title: str, prov: dict[str, Any], prov_lines: list[st
              "<h2>Provenance</h2><ul class=\"prov\">"]
     parts += [f"<li>{_bold(html.escape(line[2:] if line.startswith('- ') else line).replace('`', ''))}</li>" for line in prov_lines]
     parts.append("</ul>")
-
-    image_cols = [c for c in cols if c.ocr is None]
-    head = quality_head(image_cols, batch_note)
-    body = []
-    for r in rows:
-        if r.reference:
-            continue
-        cv = cost_values(r.result)
-        iters, secs = _train_text(r.result)
-        tr = r.result.get("train") or {}
-        cells = [f'<td data-sort="{html.escape(r.method)}">{html.escape(r.label)}</td>',
-                 f'<td data-sort="{_num(cv["params"] or 0)}">{_cost_text("params", cv["params"])}</td>',
-                 f'<td data-sort="{_num(cv["flops"])}">{_cost_text("flops", cv["flops"])}</td>',
-                 f'<td data-sort="{_num(cv["ms"])}">{_cost_text("ms", cv["ms"])}</td>']
-        cells += [_cell(c.spec, r.cells.get(c.name)) for c in image_cols]
-        cells += [f'<td data-sort="{_num(tr.get("best_iteration"))}">{html.escape(iters)}</td>', f'<td data-sort="{_num(tr.get("train_seconds"))}">{secs}</td>']
-        body.append(f'<tr class="method" data-method="{html.escape(r.method)}">{"".join(cells)}</tr>')
-    for f in failures or []:
-        body.append(f'<tr class="failed" data-method="{html.escape(f["method"])}"><td data-sort="{html.escape(f["method"])}">{html.escape(f["method"])}</td>'
-                    f'<td colspan="{len(head) - 1}" data-sort="">failed: {html.escape(failure_text(f))}</td></tr>')
-    parts += ["<h2>Image quality and cost</h2>", _table("quality", head, body)]
-
-    for name in ocr:
-        ocols = [c for c in cols if c.ocr == name]
-        body = []
-        for r in rows:
-            if not any(c.name in r.cells for c in ocols):
-                continue
-            cls = "reference" if r.reference else "method"
-            cells = [f'<td data-sort="{html.escape(r.method)}">{html.escape(r.label)}</td>'] + [_cell(c.spec, r.cells.get(c.name)) for c in ocols]
-            body.append(f'<tr class="{cls}" data-method="{html.escape(r.method)}">{"".join(cells)}</tr>')
-        parts += [f"<h2>Readability: recogniser {html.escape(name)}</h2>", _table(f"ocr-{name}", ["method"] + [c.spec.label for c in ocols], body)]
-
+    for table in tables:
+        parts += table_html(table)
     parts.append(f'<p class="legend">Bold, green: best; italic: second best; {NOT_SIG}: not significantly different from the best method of the column '
-                 f'(paired test, p &ge; 0.05, uncorrected; hover a cell for its p-value); {SEEN}: recogniser seen in this method\'s training. '
+                 f'(paired test, p &ge; {ALPHA}, uncorrected; hover a cell for its p-value); {SEEN}: recogniser seen in this method\'s training. '
                  "Grey brackets: bootstrap 95% CI. The HR ceiling row is not ranked.</p>")
-    if any(r.under_trained for r in rows):
+    if under_trained:
         parts.append(f'<p class="legend">{html.escape(under_trained_note())}</p>')
     if best_of:
         parts.append('<p class="legend">Best method per column: ' + html.escape("; ".join(f"{k}: {v}" for k, v in best_of.items())) + "</p>")

@@ -19,27 +19,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.report.leaderboard import (
-    HEADER_NOTE,
-    ReportError,
-    _describe_set,
-    _md_table,
-    _test_set,
-    columns_for,
-    compute_rows,
-    cost_values,
-    failure_rows,
-    failure_text,
-    fmt_count,
-    load_failures,
-    load_reference,
-    load_results,
-    provenance,
-    provenance_lines,
-    _batch_note,
-)
+from bench.report.html import SCRIPT, STYLE
+from bench.report.leaderboard import HEADER_NOTE, failure_rows
+from bench.report.markdown import md_table, one_line
+from bench.report.provenance import batch_note as cost_batch_note
+from bench.report.provenance import provenance, provenance_lines
+from bench.report.results import ReportError, describe_set, failure_text, load_failures, load_reference, load_results, test_set
+from bench.report.table import columns_for, compute_rows, cost_values
 from lpsr.io import atomic_path, write_json, write_text
-from lpsr.metrics.spec import recognisers_in
+from lpsr.metrics.spec import PARAMS, TIMED, recognisers_in
 
 SEED_DIR = re.compile(r"^seed-(\d+)$")
 
@@ -71,7 +59,7 @@ def build_seeds(run_dir: Path, out_stem: Path, names: list[str] | None = None, f
     per_seed: dict[int, dict[str, Any]] = {}
     failures: list[tuple[int, dict[str, Any]]] = []
     ocr: list[str] = []
-    test_set: tuple | None = None
+    first_set: tuple | None = None
     first_seed: int | None = None
     for seed, folder in seed_dirs(run_dir):
         results = load_results(folder, names, fingerprint)
@@ -79,11 +67,11 @@ def build_seeds(run_dir: Path, out_stem: Path, names: list[str] | None = None, f
         failures += [(seed, f) for f in failed]
         if not results:
             continue
-        key = _test_set(results[0].result)
-        if test_set is None:
-            test_set, first_seed = key, seed
-        elif key != test_set:
-            raise ReportError(f"{run_dir}: seed {seed} was scored on {_describe_set(key)}, seed {first_seed} on {_describe_set(test_set)}; "
+        key = test_set(results[0].result)
+        if first_set is None:
+            first_set, first_seed = key, seed
+        elif key != first_set:
+            raise ReportError(f"{run_dir}: seed {seed} was scored on {describe_set(key)}, seed {first_seed} on {describe_set(first_set)}; "
                               "seeds on different test sets are not averaged (rerun the sweep with pinned data, e.g. --data synthetic:0)")
         for mr in results:
             for n in recognisers_in(mr.plates):
@@ -116,7 +104,7 @@ def build_seeds(run_dir: Path, out_stem: Path, names: list[str] | None = None, f
                 if cell is not None:
                     flat[c.name], flat[f"{c.name}.std"] = cell.value, cell.std
                     vals[c.name] = cell.value
-            vals["params"], vals["ms"] = flat.get("params"), flat.get("ms")
+            vals[PARAMS.key], vals[TIMED.key] = flat.get(PARAMS.key), flat.get(TIMED.key)
             vals["best_iteration"], vals["train_seconds"] = flat.get("best_iteration"), flat.get("train_seconds")
             cells.setdefault(r.method, {})[seed] = vals
             seed_rows.append(flat)
@@ -125,7 +113,7 @@ def build_seeds(run_dir: Path, out_stem: Path, names: list[str] | None = None, f
     for m in methods:
         got = cells[m]
         row: dict[str, Any] = {"seed": "mean", "method": m, "n_seeds": len(got), "seeds": ",".join(str(s) for s in sorted(got))}
-        for key in [c.name for c in cols] + ["params", "ms", "best_iteration", "train_seconds"]:
+        for key in [c.name for c in cols] + [PARAMS.key, TIMED.key, "best_iteration", "train_seconds"]:
             mean, std = _mean_std([got[s].get(key) for s in got])
             row[key], row[f"{key}.std_over_seeds"] = mean, std
         row["failed_seeds"] = ",".join(str(s) for s, f in failures if f["method"] == m)
@@ -134,7 +122,7 @@ def build_seeds(run_dir: Path, out_stem: Path, names: list[str] | None = None, f
     first = per_seed[seeds[0]]
     prov = provenance(first["results"], first["reference"], ocr, run_dir)
     prov["seed"] = [str(s) for s in seeds]
-    batch_note = _batch_note(first["results"])
+    batch_note = cost_batch_note(first["results"])
     title = title or out_stem.name
 
     def fmt(spec, mean: float, std: float) -> str:
@@ -147,33 +135,32 @@ def build_seeds(run_dir: Path, out_stem: Path, names: list[str] | None = None, f
           "values: mean ± sample std over seeds of each seed's aggregate (median over plates; rates for accuracies)",
           *[line for line in provenance_lines(prov, batch_note) if not line.startswith("- config hashes")], ""]
     md += [f"## Mean ± std over seeds (n = {len(seeds)})", ""]
-    head = ["method", "seeds", "params", f"ms/plate ({batch_note})"] + [c.spec.title() for c in image_cols] + ["iters to best"]
+    head = ["method", "seeds", PARAMS.label, f"{TIMED.label} ({batch_note})"] + [c.spec.title() for c in image_cols] + ["iters to best"]
     body = []
     for row in summary:
         body.append([row["method"], f"{row['n_seeds']}" + (f" ({row['failed_seeds']} failed)" if row["failed_seeds"] else ""),
-                     fmt_count(row["params"]) if row["params"] == row["params"] else "-",
-                     "-" if row["ms"] != row["ms"] else f"{row['ms']:.2f}"]
+                     PARAMS.fmt(row[PARAMS.key]), TIMED.fmt(row[TIMED.key])]
                     + [fmt(c.spec, row[c.name], row[f"{c.name}.std_over_seeds"]) for c in image_cols]
                     + [_iters(row["best_iteration"], row["best_iteration.std_over_seeds"])])
     for m in sorted({f["method"] for _, f in failures} - set(methods)):
         body.append([m, f"0 ({','.join(str(s) for s, f in failures if f['method'] == m)} failed)"] + ["-"] * (len(head) - 2))
-    md += _md_table(head, body) + [""]
+    md += md_table(head, body) + [""]
     for name in ocr:
         ocols = [c for c in cols if c.ocr == name]
         md += [f"## Readability: recogniser `{name}` (mean ± std over seeds)", ""]
-        md += _md_table(["method"] + [c.spec.label for c in ocols],
+        md += md_table(["method"] + [c.spec.label for c in ocols],
                         [[row["method"]] + [fmt(c.spec, row.get(c.name, float("nan")), row.get(f"{c.name}.std_over_seeds", float("nan"))) for c in ocols]
                          for row in summary]) + [""]
     md += ["## Per seed", ""]
     body = [[str(r["seed"]), r["method"]] + [fmt(c.spec, r.get(c.name, float("nan")), r.get(f"{c.name}.std", float("nan"))) for c in image_cols]
             for r in sorted(seed_rows, key=lambda r: (methods.index(r["method"]), r["seed"]))]
-    md += _md_table(["seed", "method"] + [c.spec.title() for c in image_cols], body) + [""]
+    md += md_table(["seed", "method"] + [c.spec.title() for c in image_cols], body) + [""]
     md += ["(per seed: median ± std over the test plates, as in a single run's leaderboard)", ""]
     if failures:
         md += ["## Failed runs", "", "Rerun `bench sweep` with the same options to try them again (they resume from their last checkpoint).", ""]
-        md += _md_table(["seed", "method", "status", "error", "reason"],
+        md += md_table(["seed", "method", "status", "error", "reason"],
                         [[str(s), f["method"], "**failed**", str((f.get("error") or {}).get("type")),
-                          " ".join(str((f.get("error") or {}).get("reason")).split()).replace("|", "\\|")] for s, f in failures]) + [""]
+                          one_line((f.get("error") or {}).get("reason"))] for s, f in failures]) + [""]
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     md_path = out_stem.with_suffix(".md")
     write_text(md_path, "\n".join(md))
@@ -204,8 +191,6 @@ def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _write_html(path: Path, title: str, prov_lines: list[str], head: list[str], summary, image_cols, seed_rows, failures, fmt) -> None:
-    from bench.report.html import SCRIPT, STYLE
-
     def table(table_id: str, header: list[str], rows: list[list[tuple[str, Any]]]) -> str:
         ths = "".join(f"<th>{html.escape(h)}</th>" for h in header)
         trs = "".join("<tr>" + "".join(f'<td data-sort="{html.escape(str(sort))}">{html.escape(text)}</td>' for text, sort in r) + "</tr>" for r in rows)

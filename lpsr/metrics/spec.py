@@ -1,11 +1,12 @@
 """The metric table: one spec per metric, used by evaluation (``plates.csv``), ``result.json``,
 the leaderboard (markdown / CSV / JSON) and the HTML report alike.
 
-A spec says what a metric is called, how one plate is scored, how plates are aggregated,
-whether higher is better, how it is printed, which ``plates.csv`` column holds it and which
-paired test compares two methods on it.  Nothing else in the project spells a metric's
-column name: everything goes through :data:`IMAGE_METRICS`, :data:`OCR_METRICS`,
-:data:`COST_METRICS` and :func:`plate_table`.
+A spec says what a metric is called, how one plate is scored, how plates are aggregated
+(an :class:`Aggregation`: a callable, defined once here), whether higher is better, how it
+is printed, which ``plates.csv`` column holds it and which paired test compares two methods
+on it.  Nothing else in the project spells a metric's column name: everything goes through
+:data:`IMAGE_METRICS`, :data:`OCR_METRICS`, :data:`COST_METRICS`, :data:`HEADLINE`,
+:data:`HEADLINE_OCR`, :func:`text_column` and :func:`plate_table`.
 
 Per-plate columns of ``plates.csv`` (one row per test plate, in test-split order)::
 
@@ -27,6 +28,39 @@ from lpsr.metrics.text import char_accuracy, exact_match
 #: a plate read with at least this confidence counts as "confident"
 CONFIDENT = 0.9
 
+#: the ``plates.csv`` columns every table has: the plate's id and its true text
+ID_COLUMN = "id"
+TRUTH_COLUMN = "text"
+_TEXT_COLUMN = "ocr_{ocr}_text"
+
+
+def text_column(ocr: str) -> str:
+    """The ``plates.csv`` column holding what recogniser ``ocr`` read."""
+    return _TEXT_COLUMN.format(ocr=ocr)
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """How per-plate values become one number per method: ``statistic`` (numpy-style, takes
+    ``axis``; also what the bootstrap resamples), ``spread`` (tables print ``± std``)."""
+
+    name: str
+    statistic: Callable[..., Any] | None
+    spread: bool
+
+    def __call__(self, values: np.ndarray) -> float:
+        if self.statistic is None:
+            raise TypeError(f"aggregation {self.name!r} has no per-plate statistic (a value recorded per method)")
+        return float(self.statistic(values))
+
+
+#: median over plates, shown as median ± std (image metrics, OCR rho)
+MEDIAN = Aggregation("median", np.median, spread=True)
+#: mean over plates of 0/1 or [0, 1] values: a rate, shown in %
+MEAN = Aggregation("mean", np.mean, spread=False)
+#: one value per method, read from ``result["cost"]`` (no per-plate values)
+VALUE = Aggregation("value", None, spread=False)
+
 
 def confident_but_wrong(text: str, conf: float, truth: str) -> float:
     """1.0 when the recogniser is confident (conf >= 0.9) and the plate is not read exactly."""
@@ -41,7 +75,8 @@ class MetricSpec:
     (per plate and recogniser: ``per_plate(text, conf, truth)``) or ``cost`` (per method,
     read from ``result["cost"][key]``; no per-plate value).
     ``column``: the ``plates.csv`` column; ``{ocr}`` is replaced by the recogniser name.
-    ``aggregate``: ``median`` (shown as median ± std) or ``mean`` (a rate, shown in %).
+    ``aggregate``: :data:`MEDIAN` (shown as median ± std), :data:`MEAN` (a rate, shown in
+    %) or :data:`VALUE` (cost metrics).
     ``test``: paired test against the best method on the same plates (``wilcoxon`` for
     continuous values, ``mcnemar`` for 0/1 values, ``None``).
     ``ci``: whether the leaderboard shows a bootstrap 95% CI of the aggregate.
@@ -52,7 +87,7 @@ class MetricSpec:
     label: str
     kind: str
     column: str
-    aggregate: str
+    aggregate: Aggregation
     higher_is_better: bool
     digits: int
     percent: bool = False
@@ -60,7 +95,15 @@ class MetricSpec:
     ci: bool = False
     rank: bool = True
     description: str = ""
+    #: the metric's name in prose and figure labels (``PSNR-Y``); defaults to ``label``
+    short: str = ""
     per_plate: Callable[..., float] | None = None
+    #: how a value is printed when ``digits`` / ``percent`` do not say it (counts, GFLOPs)
+    formatter: Callable[[float], str] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.short:
+            object.__setattr__(self, "short", self.label)
 
     def col(self, ocr: str | None = None) -> str:
         """The per-plate column (or summary key stem) for recogniser ``ocr``."""
@@ -79,14 +122,9 @@ class MetricSpec:
             return "-"
         if self.percent:
             return f"{100 * value:.{self.digits}f}%"
-        if self.key == "params":
-            return fmt_count(value)
-        if self.key == "flops":
-            return f"{value / 1e9:.{self.digits}f}"
+        if self.formatter is not None:
+            return self.formatter(value)
         return f"{value:.{self.digits}f}"
-
-    def better(self, a: float, b: float) -> bool:
-        return a > b if self.higher_is_better else a < b
 
 
 def fmt_count(n: float | None) -> str:
@@ -100,50 +138,57 @@ def fmt_count(n: float | None) -> str:
 
 
 IMAGE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("psnr", "PSNR dB", "image", "psnr", "median", True, 2, test="wilcoxon", ci=True,
+    MetricSpec("psnr", "PSNR dB", "image", "psnr", MEDIAN, True, 2, test="wilcoxon", ci=True, short="PSNR",
                description="PSNR over RGB values, peak 255", per_plate=psnr),
-    MetricSpec("psnr_y", "PSNR-Y dB", "image", "psnr_y", "median", True, 2, test="wilcoxon", ci=True,
+    MetricSpec("psnr_y", "PSNR-Y dB", "image", "psnr_y", MEDIAN, True, 2, test="wilcoxon", ci=True, short="PSNR-Y",
                description="PSNR on BT.601 studio-range Y (BasicSR test_y_channel=True)", per_plate=psnr_y),
-    MetricSpec("ssim_y", "SSIM-Y", "image", "ssim_y", "median", True, 3, test="wilcoxon", ci=True,
+    MetricSpec("ssim_y", "SSIM-Y", "image", "ssim_y", MEDIAN, True, 3, test="wilcoxon", ci=True,
                description="SSIM on studio-range Y, 11x11 Gaussian window (sigma 1.5), valid region", per_plate=ssim_y),
 )
 
 OCR_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("plate_acc", "plate acc", "ocr", "ocr_{ocr}_exact", "mean", True, 1, percent=True, test="mcnemar", ci=True,
+    MetricSpec("plate_acc", "plate acc", "ocr", "ocr_{ocr}_exact", MEAN, True, 1, percent=True, test="mcnemar", ci=True,
                description="exact plate reads (normalised strings equal): the LPSR headline",
                per_plate=lambda text, conf, truth: float(exact_match(text, truth))),
-    MetricSpec("char_acc", "char acc", "ocr", "ocr_{ocr}_char_acc", "mean", True, 1, percent=True, test="wilcoxon", ci=True,
+    MetricSpec("char_acc", "char acc", "ocr", "ocr_{ocr}_char_acc", MEAN, True, 1, percent=True, test="wilcoxon", ci=True,
                description="1 - edit distance / max length of the normalised strings",
                per_plate=lambda text, conf, truth: float(char_accuracy(text, truth))),
-    MetricSpec("cbw", "conf-but-wrong", "ocr", "ocr_{ocr}_cbw", "mean", False, 1, percent=True, test="mcnemar", ci=True,
+    MetricSpec("cbw", "conf-but-wrong", "ocr", "ocr_{ocr}_cbw", MEAN, False, 1, percent=True, test="mcnemar", ci=True,
                description=f"plates read with confidence >= {CONFIDENT} that are not read exactly (what OCR rho hides)",
                per_plate=confident_but_wrong),
-    MetricSpec("rho", "OCR rho", "ocr", "ocr_{ocr}_conf", "median", True, 3, test=None, ci=False,
+    MetricSpec("rho", "OCR rho", "ocr", "ocr_{ocr}_conf", MEDIAN, True, 3, test=None, ci=False,
                description="recogniser confidence (the paper's OCR rho): mean max-probability of the kept CTC frames, 0 if nothing read",
                per_plate=lambda text, conf, truth: float(conf)),
 )
 
 COST_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("params", "params", "cost", "params", "value", False, 0, rank=False,
-               description="trainable parameters of the SR network"),
-    MetricSpec("flops", "GFLOPs/plate", "cost", "flops_per_plate", "value", False, 2, rank=False,
-               description="floating-point operations for one plate at the test LR size (torch.utils.flop_counter: 2 per multiply-add; interpolation not counted)"),
-    MetricSpec("ms", "ms/plate", "cost", "ms_per_plate", "value", False, 2, rank=False,
+    MetricSpec("params", "params", "cost", "params", VALUE, False, 0, rank=False,
+               description="trainable parameters of the SR network", formatter=fmt_count),
+    MetricSpec("flops", "GFLOPs/plate", "cost", "flops_per_plate", VALUE, False, 2, rank=False,
+               description="floating-point operations for one plate at the test LR size (torch.utils.flop_counter: 2 per multiply-add; interpolation not counted)",
+               formatter=lambda v: f"{v / 1e9:.2f}"),
+    MetricSpec("ms", "ms/plate", "cost", "ms_per_plate", VALUE, False, 2, rank=False,
                description="milliseconds per plate, warm, on the run's device, batch as stated"),
 )
 
 
-def ocr_column_names(ocr: str) -> list[str]:
-    """The ``plates.csv`` columns of recogniser ``ocr``, in file order."""
-    return [f"ocr_{ocr}_text"] + [m.col(ocr) for m in OCR_METRICS]
+#: the image metric the figures plot and the under-trained rule compares with the floor
+HEADLINE: MetricSpec = next(m for m in IMAGE_METRICS if m.key == "psnr_y")
+#: the network's size (the cost/quality figure's x axis)
+PARAMS: MetricSpec = next(m for m in COST_METRICS if m.key == "params")
+#: the cost metric measured at a stated batch size (tables print the batch beside it)
+TIMED: MetricSpec = next(m for m in COST_METRICS if m.key == "ms")
+#: the readability metric the cost/quality figure plots (per recogniser)
+HEADLINE_OCR: MetricSpec = next(m for m in OCR_METRICS if m.key == "plate_acc")
 
 
 def recognisers_in(table: pd.DataFrame) -> list[str]:
     """Recogniser names whose columns are in a ``plates.csv`` table, in column order."""
+    head, tail = _TEXT_COLUMN.split("{ocr}")
     out: list[str] = []
     for col in table.columns:
-        if col.startswith("ocr_") and col.endswith("_text"):
-            out.append(col[4:-5])
+        if col.startswith(head) and col.endswith(tail) and len(col) > len(head) + len(tail):
+            out.append(col[len(head):-len(tail)])
     return out
 
 
@@ -161,7 +206,7 @@ def plate_table(
     recogniser, ``(text, confidence)`` per plate.
     """
     n = len(ids)
-    rows: dict[str, list[Any]] = {"id": list(ids), "text": list(truths)}
+    rows: dict[str, list[Any]] = {ID_COLUMN: list(ids), TRUTH_COLUMN: list(truths)}
     if srs is not None and hrs is not None:
         if len(srs) != n or len(hrs) != n:
             raise ValueError(f"{len(srs)} SR / {len(hrs)} HR images for {n} plates")
@@ -170,7 +215,7 @@ def plate_table(
     for ocr, plate_reads in (reads or {}).items():
         if len(plate_reads) != n:
             raise ValueError(f"recogniser {ocr}: {len(plate_reads)} reads for {n} plates")
-        rows[f"ocr_{ocr}_text"] = [t for t, _ in plate_reads]
+        rows[text_column(ocr)] = [t for t, _ in plate_reads]
         for m in OCR_METRICS:
             rows[m.col(ocr)] = [m.per_plate(t, float(c), g) for (t, c), g in zip(plate_reads, truths)]
     return pd.DataFrame(rows)
@@ -186,7 +231,7 @@ def aggregate(spec: MetricSpec, values: pd.Series | Sequence[float]) -> dict[str
     v = finite(values)
     if v.size == 0:
         return {"value": float("nan"), "std": float("nan"), "n": 0}
-    value = float(np.median(v)) if spec.aggregate == "median" else float(np.mean(v))
+    value = spec.aggregate(v)
     return {"value": value, "std": float(np.std(v, ddof=1)) if v.size > 1 else 0.0, "n": int(v.size)}
 
 

@@ -11,9 +11,7 @@ Readings are compared after ``normalise_plate``:
 """
 from __future__ import annotations
 
-import statistics
 import unicodedata
-from typing import Iterable
 
 SEPARATORS = frozenset("·•・‧∙⋅.．-－—_ \t")
 LOOKALIKE_DIGIT = {"O": "0", "I": "1"}
@@ -54,24 +52,6 @@ def char_accuracy(prediction: str, truth: str, forbidden: str = CHINESE_FORBIDDE
 def exact_match(prediction: str, truth: str, forbidden: str = CHINESE_FORBIDDEN) -> bool:
     """True when the normalised reading equals the normalised ground truth."""
     return normalise_plate(prediction, forbidden) == normalise_plate(truth, forbidden)
-
-
-def plate_text_scores(prediction: str, confidence: float, truth: str,
-                      forbidden: str = CHINESE_FORBIDDEN) -> dict:
-    """One plate's OCR row: reading, confidence (OCR rho), exact match (0/1), char accuracy."""
-    return {"text": prediction, "conf": float(confidence),
-            "exact": float(exact_match(prediction, truth, forbidden)),
-            "char_acc": char_accuracy(prediction, truth, forbidden)}
-
-
-def summarise(values: Iterable[float]) -> dict:
-    """median, std (population, like numpy) and mean of per-plate values; NaN when empty."""
-    v = [float(x) for x in values]
-    if not v:
-        nan = float("nan")
-        return {"median": nan, "std": nan, "mean": nan, "n": 0}
-    return {"median": statistics.median(v), "std": statistics.pstdev(v),
-            "mean": statistics.fmean(v), "n": len(v)}
 
 
 def mark_errors(prediction: str, truth: str, forbidden: str = CHINESE_FORBIDDEN) -> list[tuple[str, bool]]:
