@@ -44,11 +44,13 @@ from lpsr.config import ConfigError, config_hash
 from lpsr.data.degrade import modcrop
 from lpsr.data.record import PlateSplits
 from lpsr.data.sources import data_fingerprint, load_data
+from lpsr.data.splits import check_training_splits
 from lpsr.errors import UserError
 from lpsr.evaluate import mean_psnr, measure_cost, plates_table, save_images, super_resolve_plates
 from lpsr.metrics.spec import summary as metric_summary
 from lpsr.io import atomic_path, read_json_or_none, remove_stray_temps, write_json, write_text
 from lpsr.lock import RunLock
+from lpsr.paths import check_not_file  # noqa: F401  (moved to lpsr/paths.py; bench.cli imports it from here)
 from lpsr.profile import HR_SIDE_MAX, HR_SIDE_MIN, SEED_MAX, load_profile
 from lpsr.method import Method, count_parameters
 from lpsr.metrics.image import Y_CONVENTION
@@ -215,16 +217,6 @@ def _key_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
     return ", ".join(changes[:6]) + (" ..." if len(changes) > 6 else "") or "unknown"
 
 
-def check_not_file(path: Path, option: str) -> None:
-    """``option`` must name a folder (or a path that can become one): no file on the way."""
-    for p in [path, *path.parents]:
-        if p.exists() or p.is_symlink():
-            if not p.is_dir():
-                what = "is a file" if p == path else f"lies under {p}, which is a file"
-                raise UserError(f"{option} {path} {what}; pass a folder path")
-            return
-
-
 def load_external_model(method: Method, model: torch.nn.Module | None, path: str) -> torch.nn.Module:
     """Weights for ``--weights``: the harness's own safetensors, or an authors' checkpoint
     that spandrel recognises (ESRGAN, SwinIR, ...), whose network then replaces ours."""
@@ -282,6 +274,7 @@ class Runner:
         )
         if not self.splits.test:
             raise UserError(f"--data {plan.data}: the test split is empty")
+        check_training_splits(self.splits, sorted(self.train_settings), plan.data)
         for plate in self.splits.test + self.splits.val + self.splits.train:
             modcrop(plate.hr, plan.scale, plate.id)  # fails now, not after an hour of training
         self.skipped: list[str] = list(self.splits.info.get("skipped", []))
@@ -347,6 +340,10 @@ class Runner:
         s = self.plan.scale
         w, h = (self.hr_size[0] - self.hr_size[0] % s, self.hr_size[1] - self.hr_size[1] % s)
         left = min(w, h) - 2 * cb
+        if min(w, h) < 11:  # no crop border helps: the plates themselves are too small
+            need = -(-11 // s) * s
+            raise ConfigError(f"plates of {w}x{h} px (--hr-size or {self.profile_where} data.hr_size) are smaller than the 11x11 px "
+                              f"SSIM needs, even with no crop border; use sides of at least {need} px at x{s}, e.g. --hr-size 192x64")
         if left < 11:
             most = max(0, (min(w, h) - 11) // 2)
             raise ConfigError(

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from lpsr.errors import UserError
+
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
            "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"]
 GRID_RULE = ("6 test plates at evenly spaced ranks of Bicubic PSNR-Y (worst, 20th, 40th, 60th, 80th percentile, best), "
@@ -378,17 +380,16 @@ def qualitative_grid(run_dir: Path, results, reference, ocr: list[str], path: Pa
 
     if reference is None or not (reference.dir / "hr_test.npz").is_file():
         return False, "no HR images in the run (`_hr/hr_test.npz`, written by `bench run` from this version on)"
-    hr = load_images(reference.dir / "hr_test.npz")
+    try:
+        hr = load_images(reference.dir / "hr_test.npz")
+        srs = {mr.name: load_images(f) for mr in results if (f := mr.dir / str(mr.result.get("images") or "sr_test.npz")).is_file()}
+    except UserError as exc:  # a damaged .npz: skip this figure, name the file
+        return False, str(exc)
     ids = list(results[0].plates["id"].astype(str))
     if any(i not in hr for i in ids):
         return False, "the HR images in `_hr/hr_test.npz` are not this run's test plates"
     truths = list(results[0].plates["text"].astype(str))
     scale = int(results[0].result["scale"])
-    srs: dict[str, dict[str, np.ndarray]] = {}
-    for mr in results:
-        f = mr.dir / str(mr.result.get("images") or "sr_test.npz")
-        if f.is_file():
-            srs[mr.name] = load_images(f)
     bicubic = next((mr for mr in results if mr.name == "bicubic"), None)
 
     def bicubic_image(i: str) -> np.ndarray:
