@@ -48,7 +48,7 @@ from lpsr.data.splits import check_training_splits
 from lpsr.errors import UserError
 from lpsr.evaluate import mean_psnr, measure_cost, plates_table, save_images, super_resolve_plates
 from lpsr.metrics.spec import summary as metric_summary
-from lpsr.io import atomic_path, read_json_or_none, remove_stray_temps, write_json, write_text
+from lpsr.io import atomic_path, copy_file, read_json_or_none, remove_stray_temps, write_json, write_text
 from lpsr.lock import RunLock
 from lpsr.paths import check_not_file  # noqa: F401  (moved to lpsr/paths.py; bench.cli imports it from here)
 from lpsr.profile import HR_SIDE_MAX, HR_SIDE_MIN, SEED_MAX, load_profile
@@ -536,7 +536,8 @@ class Runner:
             except ValueError:
                 rel = None
             if rel is not None and rel.parts and rel.parts[0] in present:
-                note = f" (the --weights file was loaded first; it is now at {dest / rel})"
+                copy_file(dest / rel, weights)  # the identical command must keep working (then: cached, a no-op)
+                note = f" (the --weights file was loaded first; it is now at {dest / rel}, and a copy stays at {weights} so the same command reruns)"
         self.report(f"[{method.name}] {why}: previous results and checkpoints moved to {dest}{note}")
 
     def run_method(self, method: Method) -> MethodOutcome:
