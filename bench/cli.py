@@ -117,7 +117,8 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
     failed with an error you can fix (e.g. a NaN loss: lower train.lr), or bad input."""
     from lpsr import registry
     from bench.report.leaderboard import build
-    from bench.options import check_not_file, check_seed
+    from bench.options import check_seed
+    from lpsr.paths import check_not_file
     from bench.runner import RunPlan, Runner
     from bench.weights import parse_weights
 
@@ -167,6 +168,9 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
     stem, group = leaderboard_stem(methods, runner.splits.name, scale, runner.profile_name)
     include = registry.groups()[group] if group else sorted(set(registry.groups()["all"]) | set(names))
     if len(failed) < len(outcomes):
+        from bench.report.collision import replaced_leaderboard_note
+        if note := replaced_leaderboard_note(Path(leaderboard_dir) / stem, runner.run_dir):
+            console.print(note, markup=False, soft_wrap=True)
         md = build(runner.run_dir, Path(leaderboard_dir) / stem, include, runner.fingerprint, title=f"Leaderboard: {stem}")
         console.print(md.read_text(), markup=False, soft_wrap=True)
         console.print(f"leaderboard written to {md} (and .csv/.json beside it); per-plate results in {runner.run_dir}")
@@ -197,7 +201,7 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
 @click.option("--mem", "mem_gb", default=None, type=float, help="memory per job in GB [Slurm default]")
 @click.option("--time", "time_min", default=240, show_default=True, type=int,
               help="time limit per job in minutes; a job that reaches it checkpoints and is requeued")
-@click.option("--array-parallelism", default=None, type=int, help="at most this many jobs of the array at once (Slurm)")
+@click.option("--array-parallelism", default=None, type=int, help="at most this many jobs of the array at once (Slurm; local: processes)")
 @click.option("--account", default=None, help="Slurm account")
 @click.option("--qos", default=None, help="Slurm QOS")
 @click.option("--constraint", default=None, help="Slurm constraint (e.g. a GPU type)")
@@ -211,7 +215,7 @@ def sweep(methods, seeds, scale, data, profile, device, ocr, run_dir, leaderboar
     `bench report RUN_DIR` collects the seeds into one leaderboard (mean ± std over seeds)."""
     from lpsr import registry
     from lpsr.profile import load_profile
-    from bench.options import check_not_file
+    from lpsr.paths import check_not_file
     from bench.plan import RunPlan
     from bench import sweep as sw
 
@@ -238,6 +242,8 @@ def sweep(methods, seeds, scale, data, profile, device, ocr, run_dir, leaderboar
                    log=_parse_log(log_to))
     folder = Path(log_dir) if log_dir else Path(run_dir) / "submitit"
     say = lambda message: console.print(message, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    if wait is False and executor == "local" and array_parallelism:
+        raise UserError("--executor local --array-parallelism N starts the queued jobs from this process; drop --no-wait")
     ex = sw.make_executor(executor, folder / "%j", partition=partition, gpus=gpus, cpus=cpus, mem_gb=mem_gb, time_min=time_min,
                           array_parallelism=array_parallelism, account=account, qos=qos, constraint=constraint,
                           name=f"lpsr-{Path(run_dir).name}")
@@ -298,9 +304,11 @@ def list_methods(scale: int) -> None:
 @click.option("--methods", default=None, help="only these methods / this group (default: every finished method)")
 @click.option("--fingerprint", default=None, help="only results on this data fingerprint (when a run directory holds several test sets)")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="output stem [leaderboards/<run-dir name>]")
+@click.option("--leaderboard-dir", type=click.Path(path_type=Path), default=None,
+              help="output folder, as for `bench run`: writes DIR/<run-dir name>.md (instead of --out)")
 @click.option("--no-figures", is_flag=True, help="skip the figures (tables only)")
 def report(run_dir_arg: Path | None, run_dir: Path | None, methods: str | None, fingerprint: str | None, out: Path | None,
-           no_figures: bool) -> None:
+           leaderboard_dir: Path | None, no_figures: bool) -> None:
     """Rebuild leaderboard (md/csv/json), figures and HTML report from a run directory's files alone."""
     from lpsr import registry
     from bench.report.leaderboard import build
@@ -313,7 +321,15 @@ def report(run_dir_arg: Path | None, run_dir: Path | None, methods: str | None, 
     if not Path(run_dir).is_dir():
         raise UserError(f"bench report {run_dir}: not a directory; give a run directory written by `bench run`")
     names = registry.resolve(methods) if methods else None
-    stem = out or Path("leaderboards") / Path(run_dir).name
+    if out is not None and leaderboard_dir is not None:
+        raise UserError("bench report: give --out STEM or --leaderboard-dir DIR, not both")
+    if leaderboard_dir is not None:
+        from lpsr.paths import check_not_file
+        check_not_file(Path(leaderboard_dir), "--leaderboard-dir")
+    stem = out or Path(leaderboard_dir or "leaderboards") / Path(run_dir).name
+    from bench.report.collision import replaced_leaderboard_note
+    if note := replaced_leaderboard_note(stem, Path(run_dir)):
+        console.print(note, markup=False, soft_wrap=True)
     from bench.report.seeds import build_seeds, is_sweep
 
     if is_sweep(Path(run_dir)):  # a `bench sweep` folder: seed-<s>/ per seed -> mean ± std over seeds

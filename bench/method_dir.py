@@ -23,7 +23,7 @@ import yaml
 
 from bench.progress import Reporter
 from lpsr.config import config_hash
-from lpsr.io import read_json_or_none
+from lpsr.io import copy_file, read_json_or_none
 
 #: the parts of ``data`` that decide which network training produces
 TRAIN_KEY_DATA = ("name", "fingerprint", "hr_size", "crop", "n_train", "n_val", "n_test")
@@ -188,6 +188,7 @@ def prepare(mdir: Path, name: str, cfg: dict[str, Any], chash: str, weights: str
         except ValueError:
             rel = None
         if rel is not None and rel.parts and rel.parts[0] in present:
-            note = f" (the --weights file was loaded first; it is now at {dest / rel})"
+            copy_file(dest / rel, weights)  # the identical command must keep working (then: cached, a no-op)
+            note = f" (the --weights file was loaded first; it is now at {dest / rel}, and a copy stays at {weights} so the same command reruns)"
     report(f"[{name}] {why}: previous results and checkpoints moved to {dest}{note}")
     return None

@@ -1,7 +1,6 @@
 """Checks of ``bench run`` / ``bench sweep`` options that several commands share."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 
@@ -23,16 +22,6 @@ def check_seed(seed: object, where: str = "--seed") -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
         raise UserError(f"{where} {seed}: use an integer from 0 to {SEED_MAX}")
     return seed
-
-
-def check_not_file(path: Path, option: str) -> None:
-    """``option`` must name a folder (or a path that can become one): no file on the way."""
-    for p in [path, *path.parents]:
-        if p.exists() or p.is_symlink():
-            if not p.is_dir():
-                what = "is a file" if p == path else f"lies under {p}, which is a file"
-                raise UserError(f"{option} {path} {what}; pass a folder path")
-            return
 
 
 def describe_skipped(names: list[str] | tuple[str, ...], shown: int = 5) -> str:

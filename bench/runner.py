@@ -21,7 +21,7 @@ from bench.child import MethodJob, run_method_job
 from bench.environment import git_commit, machine_facts  # noqa: F401  (machine_facts: for benchmarks/)
 from bench.isolation import run_in_child, use_processes
 from bench.method_run import MethodRun, record_failure
-from bench.options import check_not_file, check_seed, describe_skipped, resolve_device
+from bench.options import check_seed, describe_skipped, resolve_device
 from bench.outcome import Failure, MethodOutcome
 from bench.plan import DataFacts, DataSpec, RunContext, RunPlan
 from bench.progress import BarFactory, Reporter, no_bar
@@ -31,11 +31,13 @@ from lpsr.config import ConfigError, config_hash
 from lpsr.data.degrade import modcrop
 from lpsr.data.record import PlateSplits
 from lpsr.data.sources import data_fingerprint
+from lpsr.data.splits import check_training_splits
 from lpsr.errors import UserError
 from lpsr.evaluate import plates_table, save_images
 from lpsr.io import atomic_path, read_json_or_none, remove_stray_temps, write_json
 from lpsr.lock import RunLock
 from lpsr.method import Method
+from lpsr.paths import check_not_file
 from lpsr.profile import HR_SIDE_MAX, HR_SIDE_MIN, load_profile
 from lpsr.train.ddp import distributed_context
 from lpsr.train.loop import train
@@ -74,6 +76,7 @@ class Runner:
         self.splits: PlateSplits = data.load()
         if not self.splits.test:
             raise UserError(f"--data {plan.data}: the test split is empty")
+        check_training_splits(self.splits, sorted(train_settings), plan.data)
         for plate in self.splits.test + self.splits.val + self.splits.train:
             modcrop(plate.hr, plan.scale, plate.id)  # fails now, not after an hour of training
         facts = DataFacts(self.splits.name, data_fingerprint(self.splits), len(self.splits.train), len(self.splits.val),
@@ -162,6 +165,10 @@ class Runner:
         s = self.plan.scale
         w, h = (self.hr_size[0] - self.hr_size[0] % s, self.hr_size[1] - self.hr_size[1] % s)
         left = min(w, h) - 2 * cb
+        if min(w, h) < 11:  # no crop border helps: the plates themselves are too small
+            need = -(-11 // s) * s
+            raise ConfigError(f"plates of {w}x{h} px (--hr-size or {self.profile_where} data.hr_size) are smaller than the 11x11 px "
+                              f"SSIM needs, even with no crop border; use sides of at least {need} px at x{s}, e.g. --hr-size 192x64")
         if left < 11:
             most = max(0, (min(w, h) - 11) // 2)
             raise ConfigError(

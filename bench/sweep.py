@@ -135,6 +135,9 @@ def make_executor(kind: str, folder: Path, *, partition: str | None, gpus: int, 
             if value:
                 params[f"slurm_{key}"] = value
     executor.update_parameters(**params)
+    if kind == "local" and array_parallelism:  # submitit's local executor has no limit of its own
+        from bench.local_throttle import ThrottledExecutor
+        return ThrottledExecutor(executor, array_parallelism)
     return executor
 
 

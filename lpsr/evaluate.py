@@ -16,6 +16,7 @@ from torch import nn
 from lpsr.data.degrade import make_pair
 from lpsr.data.patches import to_tensor, to_uint8
 from lpsr.data.record import PlateRecord
+from lpsr.errors import UserError
 from lpsr.method import Method
 from lpsr.metrics.image import psnr
 from lpsr.metrics.spec import plate_table
@@ -78,8 +79,14 @@ def save_images(path, ids: list[str], images: list[np.ndarray]) -> None:
 
 
 def load_images(path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=True) as data:
-        return {str(i): np.asarray(im) for i, im in zip(data["ids"], data["images"])}
+    """The plates ``save_images`` wrote, by id; a UserError naming the file when it is
+    damaged (truncated, not an .npz, wrong arrays), so a report can skip what needs it."""
+    try:
+        with np.load(path, allow_pickle=True) as data:
+            return {str(i): np.asarray(im) for i, im in zip(data["ids"], data["images"])}
+    except Exception as exc:  # zipfile, pickle, KeyError, ...: all mean "this file is damaged"
+        raise UserError(f"{path}: unreadable image file ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'damaged'}); "
+                        "rerun `bench run` for that method to rewrite it") from None
 
 
 def measure_cost(method: Method, model: nn.Module | None, lr_hw: tuple[int, int], device: torch.device,

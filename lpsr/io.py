@@ -80,6 +80,14 @@ def write_text(target: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def copy_file(source: str | Path, target: str | Path) -> None:
+    """Copy ``source`` to ``target`` atomically (the same bytes, or the old target)."""
+    import shutil
+
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
 def write_json(target: str | Path, obj: Any) -> None:
     write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 

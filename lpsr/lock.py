@@ -4,7 +4,9 @@
 created with ``O_CREAT | O_EXCL`` (atomic); a second live run gets a one-line
 :class:`RunLockedError` naming the lock file and the PID.  A lock whose process is gone
 (same host, PID no longer alive) is stale: it is taken over, and the caller is told so.
-A lock written by another host cannot be checked and is never taken over.
+A lock written by another host cannot be checked and is never taken over; nor is a lock
+that cannot be parsed (not JSON, no integer ``pid``, a folder): it counts as held, and the
+error names the file to delete.
 """
 from __future__ import annotations
 
@@ -33,6 +35,10 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def _is_pid(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _read(path: Path) -> dict | None:
@@ -73,26 +79,24 @@ class RunLock:
                 self.held = True
                 return
             owner = _read(self.path)
-            if owner is None:
-                # being written right now, or left empty by a crash: wait a moment and look again
+            if owner is None:  # being written right now? look again in a moment
                 time.sleep(0.2)
-                owner = _read(self.path)
-                if owner is None:
-                    try:
-                        age = time.time() - self.path.stat().st_mtime
-                    except FileNotFoundError:
-                        continue
-                    if age < 5:
-                        raise RunLockedError(f"run directory {self.run_dir} is locked by {self.path} (being created by another bench run); wait and rerun")
-                    self._take_over("an unreadable lock file", None)
+                if not self.path.exists() and not self.path.is_symlink():
                     continue
+                owner = _read(self.path)
+            if owner is None or not _is_pid(owner.get("pid")):
+                # cannot tell whose it is, so it may be live: never take it over
+                raise RunLockedError(
+                    f"run directory {self.run_dir} is locked by {self.path}, which is not a readable lock file "
+                    "(JSON with an integer pid); if no bench run uses this folder, delete it and rerun"
+                )
             pid, host = owner.get("pid"), owner.get("host")
             if host != socket.gethostname():
                 raise RunLockedError(
                     f"run directory {self.run_dir} is locked by {self.path} (PID {pid} on host {host}); "
                     "if that run is no longer running, delete the lock file"
                 )
-            if isinstance(pid, int) and _pid_alive(pid) and pid != os.getpid():
+            if _pid_alive(pid) and pid != os.getpid():
                 raise RunLockedError(
                     f"run directory {self.run_dir} is in use by another bench run (PID {pid}, lock {self.path}); "
                     "wait for it to finish or use another --run-dir"

@@ -128,3 +128,96 @@ def test_profile_yaml_file_loads_or_config_error(text):
         validate_profile(read_yaml(path), "profile p.yaml", known_methods=METHODS)
     except ConfigError as exc:
         assert "\n" not in str(exc)
+
+
+# ------------------------------------------------------------------ folder: paths (issue 20)
+_FOLDER = Path(tempfile.mkdtemp(prefix="lpsr-fuzz-folder-"))
+_DATA, _OUTSIDE = _FOLDER / "data", _FOLDER / "outside"
+
+
+def _folder_fixture() -> None:
+    import os
+
+    import cv2
+    import numpy as np
+
+    for d in (_DATA / "sub", _OUTSIDE):
+        d.mkdir(parents=True, exist_ok=True)
+    for f in (_DATA / "p0.png", _DATA / "sub" / "p1.png", _OUTSIDE / "secret.png"):
+        cv2.imwrite(str(f), np.full((64, 192, 3), 90, np.uint8))
+    links = {"in.png": "p0.png", "out.png": str(_OUTSIDE / "secret.png"), "up": "..", "loop.png": "loop.png",
+             "dangling.png": "nowhere.png", "subout": str(_OUTSIDE)}
+    for name, target in links.items():
+        if not (_DATA / name).is_symlink():
+            os.symlink(target, _DATA / name)
+
+
+_folder_fixture()
+segment = st.one_of(st.sampled_from(["..", ".", "", "p0.png", "sub", "p1.png", "in.png", "out.png", "up", "loop.png", "dangling.png",
+                                     "subout", "secret.png", "outside", "data", "~", "ü", "车牌.png", "a" * 300]),
+                    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00,\"\r\n"), min_size=1, max_size=12))
+folder_name = st.builds(lambda lead, parts: lead + "/".join(parts), st.sampled_from(["", "/", "//", "./", str(_FOLDER) + "/", "\\"]),
+                        st.lists(segment, min_size=1, max_size=5))
+
+
+def _inside(path: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(_DATA.resolve())
+    except (OSError, RuntimeError, ValueError):
+        return True  # a loop or unreadable name: it cannot be read at all
+
+
+@FUZZ
+@given(folder_name)
+def test_folder_rows_never_read_a_file_outside_the_folder(name):
+    """Traversal, absolute paths, symlinks in and out, unicode, very long names: a plate read,
+    a skip with its reason, or a one-line DataError naming labels.csv; never a file outside."""
+    from lpsr.data.folder import load_folder
+
+    name = name.strip()
+    if not name or name.startswith("#"):
+        return
+    (_DATA / "labels.csv").write_text(f"filename,text,split\np0.png,A10000,train\nsub/p1.png,A20000,val\n{name},B30000,test\n",
+                                      encoding="utf-8")
+    try:
+        s = load_folder(_DATA)
+    except DataError as exc:
+        assert str(exc).startswith(str(_DATA / "labels.csv")) and "\n" not in str(exc), str(exc)
+        return
+    for record in s.train + s.val + s.test:
+        assert _inside(_DATA / record.id), f"{record.id} was read from outside the folder"
+    assert all("\n" not in r for r in s.info["skip_reasons"].values())
+
+
+# ------------------------------------------------------------------ duplicate YAML keys (issue 20)
+yaml_key = st.sampled_from(["seed", "train", "lr", "iterations", "a", "1", "'seed'", "\"seed\"", "null", "~"])
+yaml_line = st.builds(lambda indent, k, v: f"{'  ' * indent}{k}: {v}", st.integers(0, 2), yaml_key,
+                      st.sampled_from(["1", "2", "", "{a: 1, a: 2}", "{x: 1}", "[1, 2]", "&anchor 3", "*anchor", "{<<: {a: 1}, a: 2}"]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(yaml_line, min_size=1, max_size=6).map("\n".join))
+def test_yaml_with_duplicate_keys_is_refused_naming_the_key_and_lines(text):
+    """read_yaml returns a mapping in which PyYAML lost nothing, or one line naming the file;
+    if PyYAML itself parses the text and finds a repeated key, the error names it and both lines."""
+    import re
+
+    import yaml
+
+    path = _TMP / "dup.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        data = read_yaml(path)
+    except ConfigError as exc:
+        message = str(exc)
+        assert message.startswith(f"{path}: ") and "\n" not in message
+        match = re.search(r"key (.+) appears twice \(lines (\d+) and (\d+)\); keep one$", message)
+        if match:
+            first, second = int(match[2]), int(match[3])
+            assert 1 <= first <= second <= text.count("\n") + 1
+        return
+    try:
+        plain = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise AssertionError("read_yaml accepted text PyYAML refuses") from None
+    assert data == (plain or {})

@@ -1,12 +1,20 @@
 """A non-editable install works from any directory: build the wheel, install it in a fresh
-venv (system site-packages for torch & co., `--no-deps` so nothing is downloaded), then run
-`bench list` and a tiny `bench run` from a temporary directory."""
+venv (`--no-deps`, so nothing is downloaded), then run `bench list` and a tiny `bench run`
+from a temporary directory.
+
+The venv sees torch & co. through a ``.pth`` file listing the site-packages of the
+interpreter RUNNING the tests (a venv, a conda env or the system Python alike), not through
+``--system-site-packages``, which would point at the base interpreter: inside a virtualenv
+that has none of the packages.  A ``.pth`` adds those folders after the venv's own, so the
+installed wheel, not the source tree or an editable install, is what gets imported."""
 from __future__ import annotations
 
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -14,6 +22,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("lpsr", "methods", "bench", "configs", "setup.py", "pyproject.toml", "README.md")
+
+
+def running_site_packages() -> list[str]:
+    """The site-packages folders of the interpreter running the tests (venv, conda or system)."""
+    paths = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        paths.append(site.getusersitepackages())
+    return list(dict.fromkeys(p for p in paths if os.path.isdir(p)))
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +45,11 @@ def wheel_venv(tmp_path_factory):
                            capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr
     wheel = next((root / "dist").glob("lpsr_bench-*.whl"))
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(root / "venv")], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True, timeout=300)
     py = root / "venv" / "bin" / "python"
+    venv_site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True, timeout=300).stdout.strip()
+    (Path(venv_site) / "_running_interpreter.pth").write_text("\n".join(running_site_packages()) + "\n")
     inst = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], capture_output=True, text=True, timeout=600)
     assert inst.returncode == 0, inst.stderr
     work = root / "elsewhere"

@@ -22,6 +22,7 @@ import numpy as np
 from bench.report.interface import floor_name, floor_upscale, is_the_floor
 from bench.report.table import cost_values
 from lpsr.metrics.spec import HEADLINE, HEADLINE_OCR, ID_COLUMN, PARAMS, TIMED, TRUTH_COLUMN, fmt_count, text_column
+from lpsr.errors import UserError
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
            "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"]
@@ -378,17 +379,16 @@ def qualitative_grid(run_dir: Path, results, reference, ocr: list[str], path: Pa
 
     if reference is None or not (reference.dir / "hr_test.npz").is_file():
         return False, "no HR images in the run (`_hr/hr_test.npz`, written by `bench run` from this version on)"
-    hr = load_images(reference.dir / "hr_test.npz")
+    try:
+        hr = load_images(reference.dir / "hr_test.npz")
+        srs = {mr.name: load_images(f) for mr in results if (f := mr.dir / str(mr.result.get("images") or "sr_test.npz")).is_file()}
+    except UserError as exc:  # a damaged .npz: skip this figure, name the file
+        return False, str(exc)
     ids = list(results[0].plates[ID_COLUMN].astype(str))
     if any(i not in hr for i in ids):
         return False, "the HR images in `_hr/hr_test.npz` are not this run's test plates"
     truths = list(results[0].plates[TRUTH_COLUMN].astype(str))
     scale = int(results[0].result["scale"])
-    srs: dict[str, dict[str, np.ndarray]] = {}
-    for mr in results:
-        f = mr.dir / str(mr.result.get("images") or "sr_test.npz")
-        if f.is_file():
-            srs[mr.name] = load_images(f)
     # the floor column: the floor method's row when the run has it, else its own super_resolve
     # on the same LR plates (the kernel of its row)
     floor_row = next((mr for mr in results if is_the_floor(mr.name)), None)

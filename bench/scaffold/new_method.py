@@ -11,7 +11,7 @@ from pathlib import Path
 from lpsr.errors import UserError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+NAME_RE = re.compile(r"[a-z][a-z0-9_-]*")  # whole name (fullmatch: "$" would let a final newline through)
 
 
 def project_root() -> Path:
@@ -22,7 +22,7 @@ def check_name(name: str) -> str:
     """The module name for method ``name``; a one-line error for an unusable or taken name."""
     from lpsr import registry
 
-    if not NAME_RE.match(name or ""):
+    if not NAME_RE.fullmatch(name or ""):
         raise UserError(f"method name {name!r}: use lower-case letters, digits, '-' or '_', starting with a letter")
     module = name.replace("-", "_")
     if not module.isidentifier() or keyword.iskeyword(module) or keyword.issoftkeyword(module):
@@ -30,8 +30,22 @@ def check_name(name: str) -> str:
     if name in registry.groups():
         raise UserError(f"method name {name!r} is a group name (`--methods {name}` selects a group); pick another")
     if name in registry.discover():
-        raise UserError(f"method '{name}' already exists ({registry.get(name).origin}); pick another name")
+        raise UserError(f"method '{name}' already exists ({_where(registry.get(name))}); pick another name")
     return module
+
+
+def _where(entry) -> str:
+    """Where a method is defined, by file (not "built-in": a scaffolded method lives in the
+    same methods/ package as the built-ins)."""
+    import inspect
+
+    if entry.origin.startswith("variant of"):
+        return entry.origin
+    try:
+        source = inspect.getsourcefile(entry.cls)
+    except TypeError:
+        source = None
+    return f"class {entry.cls.__name__} in {source}" if source else entry.origin
 
 
 def class_name(name: str) -> str:

@@ -1,13 +1,16 @@
 """A folder of plate crops with ``labels.csv`` (``filename,text`` and optionally ``split``).
 
-``filename`` is relative to the folder; ``split`` (train / val / test), when the column is
-there, says where each plate goes; without it the plates are split by plate string with
-``split_by_plate``, the same rule the CCPD loader uses.  Every crop is resized to hr_size.
+``filename`` is relative to the folder and must stay inside it: an absolute path or a
+``..`` is an error naming the row, and so is a symbolic link (placed in the folder) that
+leads out of it; a link to another file inside the folder is followed.  ``split`` (train /
+val / test), when the column is there, says where each plate goes; without it the plates
+are split by plate string with ``split_by_plate``, the same rule the CCPD loader uses.
+Every crop is resized to hr_size.
 """
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from lpsr.data.images import check_hr_size, check_source_region, read_rgb, resize_to
@@ -38,12 +41,32 @@ def read_labels(path: Path) -> tuple[list[dict], bool]:
                 if has_split and row.get("split", "") not in SPLIT_NAMES:
                     raise DataError(f"{path} line {line}: split {row.get('split', '')!r} is not one of train, val, test")
                 row["line"] = line
+                check_relative(row["filename"], f"{path} line {line}")
                 rows.append(row)
     except UnicodeDecodeError:
         raise DataError(f"{path} is not UTF-8 text; save labels.csv as UTF-8") from None
     except csv.Error as exc:
         raise DataError(f"{path} is not a valid CSV file: {exc}") from None
     return rows, has_split
+
+
+def check_relative(name: str, where: str) -> None:
+    """A ``filename`` must name a file inside the data folder: no absolute path, no ``..``."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or Path(name).is_absolute() or ".." in parts:
+        raise DataError(f"{where}: filename {name!r} leaves the data folder (absolute paths and '..' are refused); "
+                        "list each image relative to the folder that holds labels.csv")
+
+
+def check_inside(root: Path, name: str, where: str) -> None:
+    """Symbolic links inside the folder are followed only when they lead to a file inside it."""
+    try:
+        real, base = (root / name).resolve(), root.resolve()
+    except (OSError, RuntimeError, ValueError):  # a link loop or an unreadable path: skipped as unreadable later
+        return
+    if not real.is_relative_to(base):
+        raise DataError(f"{where}: filename {name!r} is a symbolic link leading out of the data folder (to {real}); "
+                        "copy or hard-link the image into the folder")
 
 
 def load_folder(
@@ -81,6 +104,8 @@ def load_folder(
         unique.setdefault(row["filename"], row)
     duplicates = len(rows) - len(unique)
     rows = list(unique.values())
+    for row in rows:
+        check_inside(root, row["filename"], f"{labels} line {row['line']}")
     if has_split:
         parts = [[r for r in rows if r["split"] == name] for name in SPLIT_NAMES]
         rule = "split column"
@@ -99,7 +124,11 @@ def load_folder(
                 break
             file = root / row["filename"]
             try:
-                if not file.is_file():
+                try:
+                    exists = file.is_file()
+                except (OSError, ValueError) as exc:  # e.g. a name too long for the file system
+                    raise DataError(f"image {file} listed in {labels} line {row['line']} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+                if not exists:
                     raise DataError(f"image {file} listed in {labels} line {row['line']} does not exist")
                 image = read_rgb(file)
                 check_source_region(f"image {file}", image.shape[1], image.shape[0], size, scale)

@@ -65,3 +65,19 @@ def check_limit(limit: dict | None) -> dict:
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
             raise DataError(f"limit[{k!r}] must be a non-negative integer or None, got {v!r}")
     return {k: v for k, v in limit.items() if v is not None}
+
+
+def check_training_splits(splits, trainers: Sequence[str], spec: str) -> None:
+    """Methods that train need plates in train (to learn) and val (to pick the best
+    checkpoint): say so before anything trains, not after (``splits``: a PlateSplits)."""
+    if not trainers:
+        return
+    counts = {name: len(splits.split(name)) for name in SPLIT_NAMES}
+    for name in ("train", "val"):
+        if not counts[name]:
+            sizes = "/".join(str(counts[n]) for n in SPLIT_NAMES)
+            raise DataError(
+                f"--data {spec}: the {name} split is empty ({sizes} plates in train/val/test), but {', '.join(trainers)} "
+                f"must {'learn from train' if name == 'train' else 'pick its best checkpoint on val'}; give it plates "
+                f"(profile data.synthetic.{name}, the split column of labels.csv, more images, or a larger --limit)"
+            )

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from typing import Iterator
 
 import torch
@@ -217,6 +218,10 @@ def _our_converters() -> Iterator[None]:
 def _convert(model) -> nn.Module:
     from onnx2torch import convert
 
+    # onnx2torch's Slice indexes with a list (x[[slice, ...]]), which torch deprecates with a
+    # UserWarning naming site-packages on the first forward pass: silence exactly that one.
+    warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multidimensional indexing",
+                            category=UserWarning, module=r"onnx2torch\.node_converters\.slice")
     with _our_converters():
         module = convert(model)
     module.eval()

@@ -20,17 +20,18 @@ A checkpoint is never deleted here; a run directory holding the old two-file for
 """
 from __future__ import annotations
 
-import os
+import json
+import struct
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from lpsr.errors import UserError
-from lpsr.io import atomic_path, default_file_mode, fsync_dir, is_stray_temp, write_text
+from lpsr.io import atomic_path, fsync_dir, is_stray_temp, write_text
 from lpsr.train import ddp
 from lpsr.train.runlog import RunLog, reconcile_log
 from lpsr.train.state import TrainState, rng_state
@@ -54,9 +55,27 @@ def _tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def save_weights(model: nn.Module | dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
     state = model if isinstance(model, dict) else model.state_dict()
     tensors = _tensors(state)
+    blob = canonical_safetensors(save(tensors, metadata=metadata or {}))
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata or {})
-        os.chmod(tmp, default_file_mode())  # safetensors creates its file 0600
+        tmp.write_bytes(blob)
+
+
+def canonical_safetensors(blob: bytes) -> bytes:
+    """The same safetensors file with its header's metadata keys sorted.
+
+    safetensors keeps the metadata in a Rust HashMap, so the key order (and the file's
+    sha256) differs from process to process; with sorted keys, identical weights and
+    metadata give identical bytes (checkable with ``sha256sum``).  Hand-written because
+    the library has no option for it; the tensor entries and data are kept as they are.
+    """
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    meta = header.pop("__metadata__", None)
+    out = {"__metadata__": dict(sorted(meta.items()))} if meta else {}
+    out.update(header)
+    text = json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the format pads its header to 8 bytes with spaces
+    return struct.pack("<Q", len(text)) + text + blob[8 + n:]
 
 
 def weights_metadata(path: str | Path) -> dict[str, str] | None:

@@ -23,18 +23,22 @@ Keys (see README "Training settings"):
   0 = off), ``early_stop_patience`` (stop after this many validations without a new
   best; 0 = off);
 * speed: ``precision`` (fp32 | bf16 | fp16 autocast), ``channels_last``, ``compile``
-  (torch.compile), ``threads`` (torch intra-op threads; 0 = torch's default),
+  (torch.compile), ``threads`` (torch intra-op threads, at most ``THREADS_MAX``; 0 = torch's default),
   ``loader_workers`` (DataLoader worker processes cutting patch batches; ``null`` = 0 on
   the CPU, 4 on CUDA; the batches are the same for any number).
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from lpsr.errors import ConfigError
 from lpsr.settings_model import Float, one_line
+
+#: the most torch intra-op threads ``train.threads`` may ask for
+THREADS_MAX = 256
 
 
 class TrainSettings(BaseModel):
@@ -75,6 +79,14 @@ class TrainSettings(BaseModel):
         return value
 
     # -- value checks ----------------------------------------------------------------
+    @field_validator("threads")
+    @classmethod
+    def _threads_cap(cls, value: int) -> int:
+        # libgomp aborts ("Out of memory allocating ...") long before 100000 threads
+        if value > THREADS_MAX:
+            raise _Bad("threads", f"must be at most {THREADS_MAX} (this machine has {os.cpu_count()} CPU cores; 0 = torch's default), got {value}")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> "TrainSettings":
         for name in ("iterations", "batch_size", "patch_size", "val_every", "val_plates", "log_every"):
