@@ -1,4 +1,4 @@
-"""The ``bench`` command line: run, list, report, add-method, check-method."""
+"""The ``bench`` command line: run, list, report, add-method, check-method, upscale, export."""
 from __future__ import annotations
 
 import errno
@@ -381,6 +381,13 @@ def check_method_cmd(name: str, steps: int) -> None:
         raise UserError(f"method '{name}' failed {len(failed)} of {len(results)} checks: {', '.join(r.name for r in failed)}")
     skipped = sum(r.status == "SKIP" for r in results)
     console.print(f"method '{name}' passed {len(results) - skipped} checks" + (f" ({skipped} not applicable)" if skipped else ""), markup=False)
+
+
+from bench.export_cmd import export_cmd  # noqa: E402  (commands in their own modules)
+from bench.upscale_cmd import upscale_cmd  # noqa: E402
+
+cli.add_command(upscale_cmd)
+cli.add_command(export_cmd)
 
 
 def _report_failures(failed, run_dir: Path) -> None:

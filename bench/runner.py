@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from bench.child import MethodJob, run_method_job
-from bench.environment import git_commit, machine_facts  # noqa: F401  (machine_facts: for benchmarks/)
+from bench.environment import git_commit
 from bench.isolation import run_in_child, use_processes
 from bench.method_run import MethodRun, record_failure
 from bench.options import check_seed, describe_skipped, resolve_device

@@ -40,7 +40,11 @@ def file_sha256(path: Path) -> str:
 
 def load_external_model(method: Method, model: torch.nn.Module | None, path: str) -> torch.nn.Module:
     """Weights for ``--weights``: the harness's own safetensors, or an authors' checkpoint
-    that spandrel recognises (ESRGAN, SwinIR, ...), whose network then replaces ours."""
+    that spandrel recognises (ESRGAN, SwinIR, ...), or an ONNX file, whose network then replaces ours."""
+    if path.endswith(".onnx"):
+        from lpsr.onnx_model import load_onnx
+
+        return load_onnx(path, method.scale, flag=f"--weights {method.name}={path}")
     if model is not None and path.endswith(".safetensors"):
         load_weights(model, path, flag=f"--weights {method.name}:")
         return model

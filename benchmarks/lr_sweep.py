@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report.figures import read_train_log  # noqa: E402
-from bench.runner import git_commit, machine_facts  # noqa: E402
+from bench.environment import git_commit, machine_facts  # noqa: E402
 from lpsr.config import ConfigError  # noqa: E402
 from lpsr.profile import load_profile  # noqa: E402
 

@@ -76,7 +76,7 @@ def machine() -> str:
 
     import torch
 
-    from bench.runner import machine_facts
+    from bench.environment import machine_facts
 
     cpu = machine_facts(torch.device("cpu"))["cpu"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -24,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.runner import machine_facts  # noqa: E402
+from bench.environment import machine_facts  # noqa: E402
 
 
 def main() -> None:

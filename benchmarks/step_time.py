@@ -30,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.runner import machine_facts  # noqa: E402
+from bench.environment import machine_facts  # noqa: E402
 from lpsr import registry  # noqa: E402
 from lpsr.method import Batch, count_parameters  # noqa: E402
 from lpsr.train.settings import TrainSettings  # noqa: E402

@@ -1,0 +1,123 @@
+"""`bench export` and ONNX files as leaderboard rows: the round trip torch -> ONNX -> `bench run
+--weights`, the model card, the generic `onnx` method and bad files."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from cli_helpers import run_main
+from lpsr import registry
+from lpsr.errors import UserError
+from lpsr.evaluate import load_images
+from lpsr.onnx_model import load_onnx
+
+
+def _bench(*args: str) -> None:
+    done = subprocess.run([sys.executable, "-c", "from bench.cli import main; main()", *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """`tiny` trained on the test profile, exported to ONNX, and scored again from the file."""
+    out = tmp_path_factory.mktemp("export")
+    common = ["--profile", "test", "--limit", "6", "--ocr", "none", "--isolation", "none", "--leaderboard-dir", str(out / "lb")]
+    _bench("run", "--methods", "tiny", "--run-dir", str(out / "run"), *common)
+    _bench("export", "--method", "tiny", "--from", str(out / "run"), "--out", str(out / "tiny.onnx"))
+    _bench("run", "--methods", "tiny", "--weights", f"tiny={out / 'tiny.onnx'}", "--run-dir", str(out / "run-onnx"), *common)
+    return out
+
+
+def test_onnx_row_matches_the_torch_row_per_plate(exported):
+    torch_rows = pd.read_csv(exported / "run" / "tiny" / "plates.csv")
+    onnx_rows = pd.read_csv(exported / "run-onnx" / "tiny" / "plates.csv")
+    assert list(torch_rows["id"]) == list(onnx_rows["id"]) and len(torch_rows) == 6
+    assert (torch_rows["psnr"] - onnx_rows["psnr"]).abs().max() < 0.01
+    assert (torch_rows["psnr_y"] - onnx_rows["psnr_y"]).abs().max() < 0.01
+    result = json.loads((exported / "run-onnx" / "tiny" / "result.json").read_text())
+    assert result["status"] == "loaded" and result["weights"]["path"].endswith("tiny.onnx")
+    assert result["params"] == registry.get("tiny").create(8).param_count()  # the file's weights are counted
+
+
+def test_model_card_states_the_file_the_run_and_the_parity(exported):
+    card = json.loads((exported / "tiny.onnx.card.json").read_text())
+    assert card["sha256"] == hashlib.sha256((exported / "tiny.onnx").read_bytes()).hexdigest()
+    assert card["scale"] == 8 and card["trained_on"]["profile"] == "test" and card["trained_on"]["iterations"] == 6
+    parity = card["parity"]
+    assert parity["plates"] == 6 and parity["max_abs_diff"] <= parity["tolerance"] and parity["dynamic_height_width"]
+    assert card["results"]["psnr_y"]["ci95"][0] <= card["results"]["psnr_y"]["value"] <= card["results"]["psnr_y"]["ci95"][1]
+    md = (exported / "tiny.onnx.card.md").read_text()
+    assert card["sha256"] in md and "export parity" in md and "PSNR-Y dB" in md
+
+
+def test_onnx_file_takes_any_batch_and_size_like_the_network(exported):
+    from lpsr.infer import load_from_run
+
+    net = load_from_run("tiny", exported / "run").model.eval()
+    onnx = load_onnx(exported / "tiny.onnx", 8, "test")
+    for shape in [(1, 3, 1, 1), (3, 3, 3, 7), (2, 3, 8, 24)]:
+        x = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            torch.testing.assert_close(onnx(x), net(x).clamp(0, 1), atol=1e-4, rtol=0)
+
+
+def test_generic_onnx_method_from_settings_and_from_weights(exported, tmp_path, capsys):
+    method = registry.get("onnx").create(8, {"file": str(exported / "tiny.onnx"), "source": "exported by the test"})
+    model = method.build()
+    lr = torch.rand(2, 3, 8, 24, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(method.super_resolve(model, lr), model(lr).clamp(0, 1))
+    prov = method.describe()["provenance"]
+    assert prov["sha256"] == hashlib.sha256((exported / "tiny.onnx").read_bytes()).hexdigest()
+    assert prov["method"] == "tiny" and prov["claimed_source"] == "exported by the test"
+    with pytest.raises(UserError, match="the file is x4, the run is x8"):
+        registry.get("onnx").create(8, {"file": str(exported / "tiny.onnx"), "scale": 4})
+    # `bench upscale --weights FILE.onnx` gives the torch run's SR pixels (to within a grey level)
+    folder = tmp_path / "lr"
+    folder.mkdir()
+    from lpsr.data.degrade import make_pair
+
+    for pid, hr in load_images(exported / "run" / "_hr" / "hr_test.npz").items():
+        Image.fromarray(make_pair(hr, 8, pid)[0]).save(folder / f"{pid}.png")
+    code, _, err = run_main(capsys, "upscale", str(folder), "--method", "onnx", "--weights", str(exported / "tiny.onnx"),
+                            "--out", str(tmp_path / "out"), "--ocr", "none")
+    assert code == 0, err
+    for pid, sr in load_images(exported / "run" / "tiny" / "sr_test.npz").items():
+        got = np.asarray(Image.open(tmp_path / "out" / "onnx" / f"{pid}.png")).astype(int)
+        assert np.abs(got - sr).max() <= 1
+
+
+def test_bad_onnx_files_are_one_line_errors(tmp_path):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(UserError, match="is not a loadable ONNX model"):
+        load_onnx(junk, 8, "--weights tiny=junk.onnx")
+    from bench.weights import load_external_model
+
+    with pytest.raises(UserError, match=r"--weights tiny=.*junk.onnx: .* not a loadable ONNX model"):
+        load_external_model(registry.get("tiny").create(8), None, str(junk))
+
+
+def test_export_safetensors_and_refusals(exported, tmp_path, capsys):
+    from lpsr.infer import load_from_run
+    from lpsr.train.checkpoint import load_weights
+
+    out = tmp_path / "tiny.safetensors"
+    code, _, err = run_main(capsys, "export", "--method", "tiny", "--from", str(exported / "run"), "--format", "safetensors", "--out", str(out))
+    assert code == 0, err
+    net = registry.get("tiny").create(8).build()
+    load_weights(net, out)
+    ref = load_from_run("tiny", exported / "run").model
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), ref.state_dict().values()))
+    code, _, err = run_main(capsys, "export", "--method", "tiny", "--from", str(exported / "run"), "--format", "safetensors", "--out", str(out))
+    assert code == 2 and "--force" in err
+    code, _, err = run_main(capsys, "export", "--method", "tiny", "--from", str(tmp_path), "--out", str(tmp_path / "x.onnx"))
+    assert code == 2 and "no tiny/config.yaml" in err
