@@ -79,7 +79,11 @@ def test_validation_matches_the_evaluation_code(tmp_path):
     model = build(method)
     plates = _plates(5, 2)
     v = Validator(method, plates, torch.device("cpu"), batch_size=2)
-    assert v.mean_psnr(model) == pytest.approx(mean_psnr(method, model, plates, torch.device("cpu")), abs=1e-9)
+    # Not bit-equal: the evaluation feeds the network a channels-last-strided view (to_tensor's
+    # permute), the validator a contiguous copy, so oneDNN may pick another float32 kernel and
+    # an SR value next to x.5 can round to the other uint8 level (measured on an AMD EPYC: one
+    # pixel of one plate, 3.6e-7 dB in the mean). A wrong metric would be off by far more.
+    assert v.mean_psnr(model) == pytest.approx(mean_psnr(method, model, plates, torch.device("cpu")), abs=1e-5)
 
 
 def test_resume_after_a_crash_gives_the_same_weights(tmp_path):

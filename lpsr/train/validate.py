@@ -25,10 +25,10 @@ from torch import nn
 from lpsr.data.degrade import make_pair
 from lpsr.data.record import PlateRecord
 from lpsr.method import Method
-from lpsr.profile import EvalSettings
+from lpsr.profile import EVAL_BATCH
 
 #: plates per forward pass: the evaluation's default batch size (one source of the default)
-VAL_BATCH_SIZE: int = EvalSettings.model_fields["batch_size"].default
+VAL_BATCH_SIZE: int = EVAL_BATCH
 
 
 class Validator:
