@@ -7,7 +7,9 @@ Picks 12 of the run's test plates deterministically (the ids in ``<run>/_hr/plat
 sorted, then evenly spaced from the first to the last), hard-links (or copies) their CCPD
 photos from ``--data`` into a temporary folder and runs, exactly as a user would::
 
-    bench upscale TMP --ccpd --method mse-skip --from RUN --out OUT --ocr ppocr,plate --force
+    bench upscale ccpd-test-plates --ccpd --method mse-skip --from runs/<run> --out OUT --ocr ppocr,plate --force
+
+(run inside the temporary folder, where ``runs/<run>`` links to ``--run-dir``),
 
 which cuts each plate by its annotated corners at the run's HR size, makes its LR as
 `bench run` does, and writes the SR images, ``reads.csv``, ``contact_sheet.png`` and
@@ -47,15 +49,25 @@ def main(argv: list[str] | None = None) -> int:
     missing = [i for i in chosen if i not in files]
     if missing:
         sys.exit(f"error: {len(missing)} test plates of {args.run_dir} are not under --data {args.data} (e.g. {missing[0]})")
+    repo = Path(__file__).resolve().parents[1]
+    out = args.out.resolve()
     with tempfile.TemporaryDirectory() as tmp:
+        # the command runs in the temporary folder with relative names, so reads.csv and the
+        # page show what a user types (``ccpd-test-plates/<photo>``, ``runs/<run>``), not /tmp paths
+        plates = Path(tmp) / "ccpd-test-plates"
+        plates.mkdir()
         for name in chosen:
             try:
-                os.link(files[name], Path(tmp) / name)
+                os.link(files[name], plates / name)
             except OSError:
-                shutil.copy2(files[name], Path(tmp) / name)
-        cmd = [sys.executable, "-c", "from bench.cli import main; main()", "upscale", tmp, "--ccpd", "--method", args.method,
-               "--from", str(args.run_dir), "--out", str(args.out), "--ocr", args.ocr, "--force"]
-        return subprocess.call(cmd)
+                shutil.copy2(files[name], plates / name)
+        (Path(tmp) / "runs").mkdir()
+        run = Path("runs") / Path(os.path.abspath(args.run_dir)).name
+        (Path(tmp) / run).symlink_to(args.run_dir.resolve(), target_is_directory=True)
+        cmd = [sys.executable, "-c", "from bench.cli import main; main()", "upscale", plates.name, "--ccpd", "--method", args.method,
+               "--from", str(run), "--out", str(out), "--ocr", args.ocr, "--force"]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+        return subprocess.call(cmd, cwd=tmp, env=env)
 
 
 if __name__ == "__main__":
