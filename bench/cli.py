@@ -41,11 +41,9 @@ def _parse_size(value: str | None) -> tuple[int, int] | None:
 
 
 def _parse_ocr(value: str) -> list[str]:
-    if value.strip().lower() in ("", "none", "off"):
-        return []
-    from lpsr.ocr.registry import parse_recognizers
+    from lpsr.ocr.registry import parse_ocr_option
 
-    return parse_recognizers(value)
+    return parse_ocr_option(value)
 
 
 def _parse_log(value: str) -> tuple[str, ...]:

@@ -93,12 +93,6 @@ def read_inputs(paths: list[Path], ccpd: bool, scale: int, hr_size, crop: str, s
     return items, skipped
 
 
-def parse_ocr(value: str) -> list[str]:
-    from lpsr.ocr.registry import parse_recognizers
-
-    return [] if value.strip().lower() in ("", "none", "off") else parse_recognizers(value)
-
-
 def _png_bytes(image: np.ndarray) -> bytes:
     from PIL import Image
 
@@ -136,6 +130,7 @@ def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, scale
     from bench.contact_sheet import Row, sheet_html, sheet_png
     from bench.options import resolve_device
     from lpsr.paths import check_not_file
+    from bench.report.interface import floor_name
     from lpsr import registry
     from lpsr.infer import MAX_INPUT_PIXELS, Loaded, autocast, upscale
     from lpsr.io import atomic_path
@@ -145,7 +140,9 @@ def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, scale
     if scale is not None and scale < 1:
         raise UserError(f"--scale must be a positive integer, got {scale}")
     names = list(dict.fromkeys([method_name] + [n.strip() for n in (compare or "").split(",") if n.strip()]))
-    recognisers = parse_ocr(ocr)
+    from lpsr.ocr.registry import parse_ocr_option
+
+    recognisers = parse_ocr_option(ocr)
     dev = resolve_device(device)
     autocast(precision, dev)  # fp16 on the CPU: refused before anything loads
     check_not_file(Path(out), "--out")
@@ -171,9 +168,14 @@ def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, scale
     if existing and not force:
         raise UserError(f"--out {out}: {len(existing)} outputs exist already (e.g. {existing[0]}); pass --force to overwrite them")
 
-    bicubic = next((m for m in loaded if m.method.name == "bicubic"), None) or Loaded(registry.get("bicubic").create(s), None)
+    # the floor column (Bicubic): the floor method (Method.floor), run beside the chosen ones
+    floor = floor_name()
+    if floor is None:
+        raise UserError("bench upscale: no floor method registered (a Method with floor = True, e.g. bicubic)")
+    floor_col = floor.capitalize()
+    floor_run = next((m for m in loaded if m.method.name == floor), None) or Loaded(registry.get(floor).create(s), None)
     chosen = {id(m) for m in loaded}
-    runs = loaded if id(bicubic) in chosen else [*loaded, bicubic]
+    runs = loaded if id(floor_run) in chosen else [*loaded, floor_run]
     srs: dict[str, list[np.ndarray]] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
         for m in runs:
@@ -189,8 +191,8 @@ def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, scale
                 for it, img in zip(items, srs[m.method.name]):
                     with atomic_path(out / m.method.name / f"{it.name}.png") as tmp:
                         tmp.write_bytes(_png_bytes(img))
-        columns = {"LR (nearest)": [_nearest(it.lr, s) for it in items], "Bicubic": srs["bicubic"],
-                   **{m.method.name: srs[m.method.name] for m in loaded if m.method.name != "bicubic"}}
+        columns = {"LR (nearest)": [_nearest(it.lr, s) for it in items], floor_col: srs[floor],
+                   **{m.method.name: srs[m.method.name] for m in loaded if m.method.name != floor}}
         if all(it.hr is not None for it in items):
             columns["HR"] = [it.hr for it in items]
         reads: dict[str, dict[str, list]] = {c: {} for c in columns if c != "LR (nearest)"}
@@ -210,7 +212,7 @@ def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, scale
     writer.writerow(READ_COLUMNS)
     for i, it in enumerate(items):
         for col in reads:
-            name = "bicubic" if col == "Bicubic" else col
+            name = floor if col == floor_col else col
             sr_file = f"{name}/{it.name}.png" if name in method_cols else ""
             for rec_name in recognisers or [""]:
                 text, conf = reads[col][rec_name][i] if rec_name else ("", "")

@@ -1,12 +1,12 @@
 """``--weights METHOD=PATH``: published or earlier checkpoints scored instead of training."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 
 from lpsr.errors import UserError
+from lpsr.io import sha256_file
 from lpsr.method import Method
 from lpsr.train.checkpoint import load_weights
 
@@ -31,11 +31,8 @@ def parse_weights(items: list[str]) -> dict[str, str]:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    """The short (16 hex digits) sha256 a run records for a --weights file."""
+    return sha256_file(path)[:16]
 
 
 def load_external_model(method: Method, model: torch.nn.Module | None, path: str) -> torch.nn.Module:

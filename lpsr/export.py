@@ -14,7 +14,6 @@ the card says so).
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import warnings
@@ -27,7 +26,7 @@ from torch import nn
 
 from lpsr.errors import UserError
 from lpsr.infer import Loaded
-from lpsr.io import atomic_path, write_json, write_text
+from lpsr.io import atomic_path, sha256_file, write_json, write_text
 
 FORMATS = ("onnx", "safetensors")
 #: largest |onnxruntime - torch| accepted, in [0, 1] units (fp32: float rounding only)
@@ -50,14 +49,6 @@ class _Inference(nn.Module):
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         x = lr.half() if self.fp16 else lr
         return self.loaded.method.super_resolve(self.net, x).float()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def test_lr(run_dir: Path, scale: int, limit: int = 32) -> list[np.ndarray]:

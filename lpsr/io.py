@@ -10,6 +10,7 @@ leaves the previous file, if any, untouched.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -136,3 +137,12 @@ def remove_stray_temps(root: str | Path) -> list[Path]:
         except OSError as exc:
             raise UserError(f"cannot remove the stray temporary file {path} ({exc.strerror}); remove it by hand") from None
     return removed
+
+
+def sha256_file(path: str | Path) -> str:
+    """The sha256 of a file's bytes (hex), read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -77,11 +77,20 @@ def test_output_shape_on_plate_sizes(name: str, scale: int) -> None:
         assert torch.isfinite(sr).all() and sr.min() >= 0 and sr.max() <= 1
 
 
-def test_every_method_super_resolves_an_lr_of_any_size() -> None:
+def test_every_method_super_resolves_an_lr_of_any_size(tmp_path) -> None:
     """``bench upscale`` relies on it: any LR size, tiny and odd ones included (SwinIR's
-    window of 8 through the generic pad-and-crop of lpsr.sizing)."""
+    window of 8 through the generic pad-and-crop of lpsr.sizing; an ONNX file with dynamic
+    height and width)."""
+    from lpsr.export import _to_onnx_bytes
+
+    # a method that scores a model file (``file:`` setting) gets one: tiny exported to ONNX
+    tiny = registry.get("tiny").create(8).build().eval()
+    model_file = tmp_path / "tiny.onnx"
+    model_file.write_bytes(_to_onnx_bytes(tiny, torch.rand(1, 3, 8, 24), dynamic_hw=True, metadata={}))
     for name in [n for n in registry.names() if not registry.get(n).base]:
-        m = registry.get(name).create(8)
+        entry = registry.get(name)
+        takes_a_file = "file" in (entry.cls.Settings.model_fields if entry.cls.Settings else {})
+        m = entry.create(8, {"file": str(model_file)}) if takes_a_file else entry.create(8)
         torch.manual_seed(0)
         net = m.build()
         if net is not None:

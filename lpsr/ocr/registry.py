@@ -40,6 +40,11 @@ def parse_recognizers(value: str) -> list[str]:
     return names
 
 
+def parse_ocr_option(value: str) -> list[str]:
+    """An ``--ocr`` option: ``none``/``off``/empty -> no recogniser, else :func:`parse_recognizers`."""
+    return [] if value.strip().lower() in ("", "none", "off") else parse_recognizers(value)
+
+
 def onnx_model_spec(name: str) -> ModelSpec:
     """Model files and pre-processing of an ONNX recogniser (``ppocr`` or ``plate``)."""
     if name == "ppocr":
