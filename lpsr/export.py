@@ -78,13 +78,13 @@ def _to_onnx_bytes(module: nn.Module, example: torch.Tensor, dynamic_hw: bool, m
     return proto.SerializeToString()
 
 
-def _compare(data: bytes, module: nn.Module, batches: list[torch.Tensor]) -> dict[str, float]:
+def _compare(data: bytes, module: nn.Module, batches: list[torch.Tensor], quiet: bool = False) -> dict[str, float]:
     """Max |ort - torch| (float, [0, 1]) and PSNR (dB) between the two uint8 SR images."""
     from lpsr.data.patches import to_uint8
     from lpsr.metrics.image import psnr
     from lpsr.onnx_model import OnnxSR
 
-    ort_model = OnnxSR(data, "export")
+    ort_model = OnnxSR(data, "export", quiet=quiet)
     worst, psnrs = 0.0, []
     for lr in batches:
         with torch.no_grad():
@@ -119,7 +119,7 @@ def export_onnx(loaded: Loaded, out: Path, lrs: list[np.ndarray], fp16: bool = F
     try:
         data = _to_onnx_bytes(module, batches[0][:1], True, meta)
         try:
-            dynamic = _compare(data, module, [odd])["max_abs_diff"] <= tol
+            dynamic = _compare(data, module, [odd], quiet=True)["max_abs_diff"] <= tol
         except Exception:  # onnxruntime refuses the other size: the trace baked it in
             dynamic = False
         if not dynamic:
@@ -186,8 +186,7 @@ def results_with_ci(run: Path) -> dict[str, dict[str, float]]:
     bootstrap 95% CI (``lpsr.metrics``: the leaderboard's definitions)."""
     import pandas as pd
 
-    from lpsr.metrics.spec import IMAGE_METRICS, OCR_METRICS, aggregate, recognisers_in
-    from lpsr.metrics.stats import bootstrap_ci
+    from lpsr.metrics.spec import IMAGE_METRICS, OCR_METRICS, aggregate_with_ci, recognisers_in
 
     path = run / "plates.csv"
     if not path.is_file():
@@ -199,10 +198,7 @@ def results_with_ci(run: Path) -> dict[str, dict[str, float]]:
         if spec.col(ocr) not in table:
             continue
         values = pd.to_numeric(table[spec.col(ocr)], errors="coerce")
-        entry = aggregate(spec, values)
-        if spec.ci:
-            entry["ci95"] = list(bootstrap_ci(values, np.median if spec.aggregate == "median" else np.mean))
-        out[spec.name(ocr)] = {"label": spec.title(ocr), **entry}
+        out[spec.name(ocr)] = {"label": spec.title(ocr), **aggregate_with_ci(spec, values)}
     return out
 
 

@@ -26,18 +26,20 @@ RANGES = ("0-1", "0-255")
 PROVENANCE_KEYS = ("source", "method", "commit", "run")
 
 
-def _session(data: bytes):
+def _session(data: bytes, quiet: bool = False):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
+    # warnings about unused initialisers are not the user's business; ``quiet``: nor are the
+    # errors of a probe whose failure the caller handles (bench export's dynamic-size try)
+    options.log_severity_level = 4 if quiet else 3
     return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
 
 
 class OnnxSR(nn.Module):
     """An SR network read from an ONNX file (see the module docstring)."""
 
-    def __init__(self, data: bytes, file_name: str, channel_order: str = "rgb", value_range: str = "0-1") -> None:
+    def __init__(self, data: bytes, file_name: str, channel_order: str = "rgb", value_range: str = "0-1", quiet: bool = False) -> None:
         super().__init__()
         import onnx
         from onnx import numpy_helper
@@ -56,6 +58,7 @@ class OnnxSR(nn.Module):
             for t in proto.graph.initializer if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
         )
         self._sess = None
+        self.quiet = quiet
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -65,7 +68,7 @@ class OnnxSR(nn.Module):
     @property
     def session(self):
         if self._sess is None:
-            self._sess = _session(self.data)
+            self._sess = _session(self.data, self.quiet)
         return self._sess
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:

@@ -59,6 +59,20 @@ def test_model_card_states_the_file_the_run_and_the_parity(exported):
     assert card["sha256"] in md and "export parity" in md and "PSNR-Y dB" in md
 
 
+def test_model_card_numbers_are_the_leaderboards(exported, tmp_path):
+    """Every value and CI on the card is the run's leaderboard cell (same statistic: the
+    median's CI for median metrics, the rate's for rates)."""
+    card = json.loads((exported / "tiny.onnx.card.json").read_text())
+    _bench("report", str(exported / "run"), "--out", str(tmp_path / "lb"), "--no-figures")
+    row = pd.read_csv(tmp_path / "lb.csv").set_index("method").loc["tiny"]
+    with_ci = [name for name, r in card["results"].items() if "ci95" in r]
+    assert {"psnr", "psnr_y", "ssim_y"} <= set(with_ci)
+    for name in with_ci:
+        r = card["results"][name]
+        assert r["value"] == pytest.approx(row[name]), name
+        assert r["ci95"] == pytest.approx([row[f"{name}.ci_low"], row[f"{name}.ci_high"]]), name
+
+
 def test_onnx_file_takes_any_batch_and_size_like_the_network(exported):
     from lpsr.infer import load_from_run
 

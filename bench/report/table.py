@@ -9,12 +9,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
-
 from bench.report.interface import is_floor as is_floor_method
 from bench.report.results import REFERENCE, MethodResults
-from lpsr.metrics.spec import COST_METRICS, HEADLINE, IMAGE_METRICS, OCR_METRICS, TIMED, MetricSpec, aggregate
-from lpsr.metrics.stats import ALPHA, SEED, bootstrap_ci, paired_p, rank_marks
+from lpsr.metrics.spec import COST_METRICS, HEADLINE, IMAGE_METRICS, OCR_METRICS, TIMED, MetricSpec, aggregate_with_ci
+from lpsr.metrics.stats import ALPHA, paired_p, rank_marks
 
 NOT_SIG = "†"
 SEEN = "§"
@@ -114,10 +112,10 @@ def under_trained_note() -> str:
 
 
 def _cell(spec: MetricSpec, values: Any, seen: bool = False) -> tuple[Cell, float]:
-    agg = aggregate(spec, values)
+    agg = aggregate_with_ci(spec, values)
     cell = Cell(agg["value"], agg["std"], seen=seen)
-    if spec.ci:
-        cell.ci = bootstrap_ci(values.to_numpy(dtype=float), spec.aggregate.statistic, seed=SEED)
+    if "ci95" in agg:
+        cell.ci = tuple(agg["ci95"])
     return cell, agg["value"]
 
 

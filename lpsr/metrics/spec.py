@@ -235,6 +235,17 @@ def aggregate(spec: MetricSpec, values: pd.Series | Sequence[float]) -> dict[str
     return {"value": value, "std": float(np.std(v, ddof=1)) if v.size > 1 else 0.0, "n": int(v.size)}
 
 
+def aggregate_with_ci(spec: MetricSpec, values: pd.Series | Sequence[float]) -> dict[str, Any]:
+    """:func:`aggregate` plus, for a metric with ``ci``, ``ci95``: the bootstrap 95% CI of the
+    same statistic (the leaderboard's cells and the model card both come from here)."""
+    from lpsr.metrics.stats import SEED, bootstrap_ci
+
+    entry: dict[str, Any] = aggregate(spec, values)
+    if spec.ci:
+        entry["ci95"] = list(bootstrap_ci(np.asarray(values, dtype=float), spec.aggregate.statistic, seed=SEED))
+    return entry
+
+
 def summary(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Aggregates of every per-plate metric in a ``plates.csv`` table, by metric name."""
     out: dict[str, dict[str, float]] = {}
