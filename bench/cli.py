@@ -48,7 +48,7 @@ def _parse_ocr(value: str) -> list[str]:
 
 def _parse_log(value: str) -> tuple[str, ...]:
     """``--log``: ``none`` or comma-separated loggers (``tensorboard``)."""
-    from lpsr.train.loop import LOGGERS
+    from lpsr.train.runlog import LOGGERS
 
     names = tuple(v.strip().lower() for v in value.split(",") if v.strip())
     if names in ((), ("none",), ("off",)):
@@ -125,7 +125,7 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
     if seed is not None:
         check_seed(seed)
     if deterministic:  # read by cuBLAS when it starts: set before any CUDA work (children inherit it)
-        from lpsr.train.loop import CUBLAS_DETERMINISTIC
+        from lpsr.train.device import CUBLAS_DETERMINISTIC
 
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_DETERMINISTIC)
     check_not_file(Path(leaderboard_dir), "--leaderboard-dir")
@@ -232,7 +232,7 @@ def sweep(methods, seeds, scale, data, profile, device, ocr, run_dir, leaderboar
         run_dir = Path("runs") / f"sweep-{data.split(':', 1)[0]}-x{scale}-{profile_name}"
     check_not_file(Path(run_dir), "--run-dir")
     if deterministic:  # the jobs inherit the submitting environment
-        from lpsr.train.loop import CUBLAS_DETERMINISTIC
+        from lpsr.train.device import CUBLAS_DETERMINISTIC
 
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_DETERMINISTIC)
     plan = RunPlan(methods=names, scale=scale, data=data, profile=profile, device=device, ocr=_parse_ocr(ocr), run_dir=Path(run_dir),
@@ -410,7 +410,7 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def _interrupted(exc: BaseException) -> None:
-    if getattr(exc, "checkpointed", False):  # lpsr.train.loop.TrainingInterrupted: names the checkpoint
+    if getattr(exc, "checkpointed", False):  # lpsr.train.errors.TrainingInterrupted: names the checkpoint
         err_console.print(str(exc), markup=False, soft_wrap=True)
     if isinstance(exc, Terminated) or getattr(exc, "signum", None) == signal.SIGTERM:
         err_console.print(f"terminated (SIGTERM): {INTERRUPTED.split(': ', 1)[1]}", markup=False, soft_wrap=True)

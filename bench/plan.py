@@ -35,7 +35,7 @@ class RunPlan:
     #: ``process``: each method trains and evaluates in its own spawned process (a crash,
     #: an out-of-memory kill or a NaN is a failed row; bench/isolation.py); ``none``: in this one
     isolation: str = "process"
-    #: ``--deterministic``: deterministic algorithms, cudnn.benchmark off (lpsr.train.loop.device_settings)
+    #: ``--deterministic``: deterministic algorithms, cudnn.benchmark off (lpsr.train.device.device_settings)
     deterministic: bool = False
     #: ``--log``: experiment loggers besides train.jsonl (``tensorboard``: <method>/tb/)
     log: tuple[str, ...] = ()

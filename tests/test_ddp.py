@@ -33,6 +33,7 @@ WORKER = textwrap.dedent(
     from lpsr import registry
     from lpsr.method import TrainRecipe
     from lpsr.train import ddp, loop
+    from lpsr.train.errors import TrainingInterrupted
     from lpsr.train.settings import TrainSettings
     from test_train_loop import _plates, build
 
@@ -68,7 +69,7 @@ WORKER = textwrap.dedent(
                              threads=1, ema_decay=0.9)
     try:
         res = loop.train(method, model, _plates(6, 0), _plates(2, 1), settings, out, torch.device("cpu"), seed=3, progress=progress)
-    except loop.TrainingInterrupted as exc:
+    except TrainingInterrupted as exc:
         print(f"rank {{ctx.rank}}: {{exc}}", flush=True)
         ddp.destroy()
         sys.exit(143)

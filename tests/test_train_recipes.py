@@ -12,7 +12,8 @@ from torch import nn
 from lpsr import registry
 from lpsr.method import TrainRecipe
 from lpsr.train.checkpoint import load_resume, weights_metadata
-from lpsr.train.loop import resolve_precision, train
+from lpsr.train.loop import train
+from lpsr.train.precision import resolve_precision
 from lpsr.train.settings import TrainSettings
 from lpsr.train.validate import Validator
 from test_train_loop import SETTINGS, _plates, assert_same_weights, build, log_records

@@ -17,7 +17,9 @@ from lpsr import registry
 from lpsr.errors import UserError
 from lpsr.method import TrainRecipe
 from lpsr.train.checkpoint import load_resume
-from lpsr.train.loop import TrainingDiverged, TrainingInterrupted, stop_on_signals, train
+from lpsr.train.errors import TrainingDiverged, TrainingInterrupted
+from lpsr.train.loop import train
+from lpsr.train.signals import stop_on_signals
 from lpsr.train.settings import TrainSettings
 from test_train_loop import SETTINGS, _plates, assert_same_weights, build, final_weights, log_records
 from cli_helpers import timeless_log
@@ -135,6 +137,7 @@ CHILD = textwrap.dedent(
     import torch
     from lpsr import registry
     from lpsr.train import loop
+    from lpsr.train.errors import TrainingInterrupted
     from lpsr.train.settings import TrainSettings
     from test_train_loop import _plates, build
 
@@ -148,7 +151,7 @@ CHILD = textwrap.dedent(
     try:
         loop.train(method, build(method), _plates(6, 0), _plates(3, 1), TrainSettings(**{settings!r}), out,
                    torch.device("cpu"), seed=3, progress=progress)
-    except loop.TrainingInterrupted as exc:
+    except TrainingInterrupted as exc:
         print(exc)
         sys.exit(143 if exc.signum == signal.SIGTERM else 130)
     print("finished without being stopped")

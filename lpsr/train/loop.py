@@ -47,10 +47,9 @@ from lpsr.data.record import PlateRecord
 from lpsr.method import Method
 from lpsr.train import ddp
 from lpsr.train.checkpoint import BEST_FILE, BEST_RAW_FILE, RESUME_FILE, export_best, prepare_folder, restore, write_checkpoint
-from lpsr.train.device import CUBLAS_DETERMINISTIC, device_settings  # noqa: F401  (re-exported: bench.cli)
-from lpsr.train.errors import TrainingDiverged, TrainingInterrupted, TrainingSetupError, diverged_message  # noqa: F401
-from lpsr.train.precision import resolve_precision  # noqa: F401  (re-exported)
-from lpsr.train.runlog import LOGGERS, RunLog, check_loggers  # noqa: F401  (LOGGERS: bench.cli)
+from lpsr.train.device import device_settings
+from lpsr.train.errors import TrainingDiverged, diverged_message
+from lpsr.train.runlog import RunLog, check_loggers
 from lpsr.train.settings import TrainSettings
 from lpsr.train.signals import stop_on_signals
 from lpsr.train.state import TrainState, build_state
