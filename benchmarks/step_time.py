@@ -38,8 +38,8 @@ from lpsr.train.state import build_state, discriminator_start  # noqa: E402
 from lpsr.train.step import train_step  # noqa: E402
 
 
-def random_batch(batch: int, patch: int, scale: int) -> Batch:
-    hr = torch.rand(batch, 3, patch, patch)
+def random_batch(batch: int, size: tuple[int, int], scale: int) -> Batch:
+    hr = torch.rand(batch, 3, *size)
     lr = torch.nn.functional.avg_pool2d(hr, scale)
     return Batch(lr, hr, ["皖A12345"] * batch)
 
@@ -74,19 +74,24 @@ def main() -> None:
     ap.add_argument("--patch", type=int, default=64, help="HR patch side")
     ap.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--whole-plates", action="store_true",
+                    help="time a method that trains on whole plates (train_on_whole_plates: TBSRN) on whole 192x64 HR plates, as the loop feeds it")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "step_time.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     names = [n for n in registry.resolve(args.methods) if registry.get(n).cls.trainable]
-    batch = random_batch(args.batch, args.patch, args.scale)
+    batch = random_batch(args.batch, (args.patch, args.patch), args.scale)
+    plates = random_batch(args.batch, (64, 192), args.scale)
     load_before = os.getloadavg()
     rows = []
     for name in names:
         counts = {s: count_parameters(registry.get(name).create(s).build()) for s in (2, 4, 8)}
         method = registry.get(name).create(args.scale)
         for label, it, total in stages(method):
-            seconds = time_steps(method, batch, args.steps, it, total)
+            whole = args.whole_plates and method.train_on_whole_plates
+            seconds = time_steps(method, plates if whole else batch, args.steps, it, total)
+            label += " (whole plates)" if whole else ""
             rows.append((name + label, counts, seconds))
             print(f"{name + label:24s} {seconds:7.2f} s/step  params x8 {counts[8]:,}", flush=True)
     load_after = os.getloadavg()
@@ -99,7 +104,9 @@ def main() -> None:
         f"- machine: {machine_facts(torch.device('cpu'))['cpu']}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, {args.threads} threads, "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset (busy-waiting)')}",
         f"- step: batch {args.batch} of {args.patch}x{args.patch} HR patches "
-        f"({args.patch // args.scale}x{args.patch // args.scale} LR) at x{args.scale}; forward, loss recipe, "
+        f"({args.patch // args.scale}x{args.patch // args.scale} LR) at x{args.scale}"
+        + (" (whole 192x64 plates for a method that trains on them)" if args.whole_plates else "")
+        + "; forward, loss recipe, "
         f"backward, Adam (and the discriminator step when it is due): the engine's train_step; mean of {args.steps} steps after one warm-up",
         f"- command: `{cmd.strip()}`",
         f"- load average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f}"
