@@ -272,3 +272,20 @@ def test_a_preset_file_is_named_after_its_stem_and_seeds_by_it(tmp_path):
     assert mine.name == "my-camera" and mine.params == get_degradation("camera").params
     assert mine.fingerprint != get_degradation("camera").fingerprint
     assert not np.array_equal(mine.apply(plate(), 8, key="p"), get_degradation("camera").apply(plate(), 8, key="p"))
+
+
+def test_realesrgan_without_basicsr_is_one_line_naming_the_preset_and_the_install(monkeypatch):
+    """basicsr is only in the ``test`` extra: without it, the preset says how to get it."""
+    from lpsr.degradations.realesrgan import basicsr_parts
+    from lpsr.errors import UserError
+
+    basicsr_parts.cache_clear()
+    monkeypatch.setitem(sys.modules, "basicsr.data.degradations", None)  # import -> ImportError
+    try:
+        with pytest.raises(UserError) as err:
+            get_degradation("realesrgan").apply(plate(), 8, key="p")
+    finally:
+        basicsr_parts.cache_clear()
+    msg = str(err.value)
+    assert "\n" not in msg and "'realesrgan'" in msg and "pip install" in msg and "basicsr" in msg
+    assert get_degradation("camera").apply(plate(), 8, key="p").shape == (8, 24, 3)  # the others need nothing
