@@ -7,8 +7,8 @@
 
 See docs/degradations.md.
 """
-from lpsr.degradations.degradation import Degradation
+from lpsr.degradations.degradation import DEFAULT_DEGRADATION, Degradation, recorded_degradation
 from lpsr.degradations.keys import plate_generator, training_generator
 from lpsr.degradations.lookup import get_degradation, known_degradations
 
-__all__ = ["Degradation", "get_degradation", "known_degradations", "plate_generator", "training_generator"]
+__all__ = ["DEFAULT_DEGRADATION", "Degradation", "get_degradation", "known_degradations", "recorded_degradation", "plate_generator", "training_generator"]

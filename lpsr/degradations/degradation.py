@@ -12,6 +12,20 @@ from lpsr.degradations.keys import Key, canonical_json, generator_for
 from lpsr.degradations.presets import Preset
 
 
+#: the test LR of every run that does not ask for another (``bench run --degradation``)
+DEFAULT_DEGRADATION = "bicubic"
+#: the preset kind of today's LR
+DEFAULT_KIND = "bicubic"
+
+
+def recorded_degradation(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A result's ``degradation`` record when it is not the default, else ``None`` (also for
+    results written before degradations were recorded): what reports group and print by."""
+    if not isinstance(record, dict) or (record.get("params") or {}).get("kind", DEFAULT_KIND) == DEFAULT_KIND:
+        return None
+    return record
+
+
 @dataclass(frozen=True)
 class Degradation:
     """``name`` (a built-in preset's name or a YAML file's stem) and its typed ``preset``."""
@@ -28,6 +42,29 @@ class Degradation:
     def fingerprint(self) -> str:
         """12 hex digits of sha256 over (name, parameters): stable across processes/machines."""
         return hashlib.sha256(canonical_json([self.name, self.params]).encode()).hexdigest()[:12]
+
+    @property
+    def is_default(self) -> bool:
+        """Today's LR (antialiased bicubic, nothing drawn): results, keys and file names then
+        stay exactly what they were before degradations existed."""
+        return self.preset.kind == DEFAULT_KIND
+
+    @property
+    def suffix(self) -> str:
+        """What run-directory and leaderboard names get: ``""`` for the default, else ``-<name>``."""
+        return "" if self.is_default else f"-{self.name}"
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> "Degradation":
+        """The degradation a :meth:`describe` record (e.g. result.json's) stands for; the
+        default one for a record written before degradations were recorded (``None``)."""
+        from lpsr.degradations.lookup import get_degradation
+        from lpsr.degradations.presets import KINDS
+
+        if not record:
+            return get_degradation(DEFAULT_DEGRADATION)
+        params = dict(record["params"])
+        return cls(str(record["name"]), KINDS[params["kind"]].model_validate(params))
 
     def describe(self) -> dict[str, Any]:
         """What results must record: name, every parameter, the fingerprint."""
