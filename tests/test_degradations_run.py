@@ -116,3 +116,20 @@ def test_unknown_degradation_is_one_line_listing_the_presets(tmp_path):
     assert "\n" not in line
     assert line == f"error: --degradation: unknown degradation 'fog'; known: {', '.join(known_degradations())} (or the path of a preset YAML)"
     assert not (tmp_path / "r").exists()
+
+
+def test_a_recorded_degradation_rebuilds_the_same_lr():
+    """What a report rebuilds from result.json's ``degradation`` (the qualitative grid's
+    floor LR) makes the run's LR bytes; a result from before degradations is bicubic."""
+    import numpy as np
+
+    from lpsr.degradations import degradation_from_record
+
+    hr = np.random.default_rng(0).integers(0, 256, (64, 192, 3), dtype=np.uint8)
+    for name in ("camera", "motion", "camera-random"):
+        deg = get_degradation(name)
+        again = degradation_from_record(json.loads(json.dumps(deg.describe())))
+        assert again.fingerprint == deg.fingerprint
+        assert np.array_equal(again.apply(hr, 8, key="p1"), deg.apply(hr, 8, key="p1"))
+    old = degradation_from_record(None)
+    assert old.is_default and np.array_equal(old.apply(hr, 8, key="p1"), get_degradation("bicubic").apply(hr, 8, key="p1"))

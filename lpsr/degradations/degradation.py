@@ -54,18 +54,6 @@ class Degradation:
         """What run-directory and leaderboard names get: ``""`` for the default, else ``-<name>``."""
         return "" if self.is_default else f"-{self.name}"
 
-    @classmethod
-    def from_record(cls, record: dict[str, Any] | None) -> "Degradation":
-        """The degradation a :meth:`describe` record (e.g. result.json's) stands for; the
-        default one for a record written before degradations were recorded (``None``)."""
-        from lpsr.degradations.lookup import get_degradation
-        from lpsr.degradations.presets import KINDS
-
-        if not record:
-            return get_degradation(DEFAULT_DEGRADATION)
-        params = dict(record["params"])
-        return cls(str(record["name"]), KINDS[params["kind"]].model_validate(params))
-
     def describe(self) -> dict[str, Any]:
         """What results must record: name, every parameter, the fingerprint."""
         return {"name": self.name, "params": self.params, "fingerprint": self.fingerprint}

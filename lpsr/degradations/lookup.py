@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from lpsr.config import ConfigError, configs_dir, read_yaml
-from lpsr.degradations.degradation import Degradation
+from lpsr.degradations.degradation import DEFAULT_DEGRADATION, Degradation
 from lpsr.degradations.presets import KINDS
 from lpsr.settings_model import one_line
 
@@ -50,6 +50,15 @@ def load_preset(path: Path, name: str | None = None) -> Degradation:
     except ValidationError as exc:
         raise ConfigError(one_line(_unknown_keys_first(exc), shown, model)) from None
     return Degradation(name or path.stem, preset, shown)
+
+
+def degradation_from_record(record: dict | None) -> Degradation:
+    """The degradation a ``describe()`` record (e.g. result.json's) stands for; the default
+    one for a record written before degradations were recorded (``None``)."""
+    if not record:
+        return get_degradation(DEFAULT_DEGRADATION)
+    params = dict(record["params"])
+    return Degradation(str(record["name"]), KINDS[params["kind"]].model_validate(params))
 
 
 def get_degradation(name_or_path: str | Path) -> Degradation:

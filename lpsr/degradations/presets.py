@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from lpsr.data.degrade import bicubic_downscale
-from lpsr.degradations import camera
+from lpsr.degradations.camera import camera_chain, motion_blur
 from lpsr.settings_model import Float
 
 
@@ -68,7 +68,7 @@ class CameraPreset(Preset):
     jpeg_quality: Quality
 
     def lr(self, hr, scale, rng, plate_id=""):
-        return camera.camera_chain(hr, scale, self.blur_sigma, self.noise_sigma, self.jpeg_quality, rng, plate_id)
+        return camera_chain(hr, scale, self.blur_sigma, self.noise_sigma, self.jpeg_quality, rng, plate_id)
 
 
 class MotionPreset(CameraPreset):
@@ -78,7 +78,7 @@ class MotionPreset(CameraPreset):
     angle: Annotated[Float, Field(ge=-180, le=180)]
 
     def lr(self, hr, scale, rng, plate_id=""):
-        return super().lr(camera.motion_blur(hr, self.length, self.angle), scale, rng, plate_id)
+        return super().lr(motion_blur(hr, self.length, self.angle), scale, rng, plate_id)
 
 
 class CameraRandomPreset(Preset):
@@ -92,7 +92,7 @@ class CameraRandomPreset(Preset):
         blur = rng.uniform(*self.blur_sigma)
         noise = rng.uniform(*self.noise_sigma)
         quality = int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1))
-        return camera.camera_chain(hr, scale, blur, noise, quality, rng, plate_id)
+        return camera_chain(hr, scale, blur, noise, quality, rng, plate_id)
 
 
 class RealEsrganStage(BaseModel):

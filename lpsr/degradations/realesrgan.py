@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import sys
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -38,8 +38,9 @@ import torch.nn.functional as F
 
 from lpsr.errors import UserError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from lpsr.degradations.presets import RealEsrganPreset, RealEsrganStage
+# ``stage`` / ``preset`` below are presets.RealEsrganStage / RealEsrganPreset; not imported
+# (not even for type checking) because presets.py imports this module: imports run one way
+RealEsrganStage = RealEsrganPreset = Any
 
 _MODES = ("area", "bilinear", "bicubic")
 
@@ -85,7 +86,7 @@ def _sinc_kernel(rng: np.random.Generator, size: int, cutoff: tuple[float, float
     return degradations.circular_lowpass_kernel(rng.uniform(*cutoff), size, pad_to=False)
 
 
-def blur_kernel(stage: "RealEsrganStage", rng: np.random.Generator, short_side: int, fraction: float) -> np.ndarray:
+def blur_kernel(stage: RealEsrganStage, rng: np.random.Generator, short_side: int, fraction: float) -> np.ndarray:
     """One of the recipe's kernels (iso/aniso/generalised/plateau Gaussian, or a sinc with
     ``sinc_prob``), drawn as ``RealESRGANDataset`` and ``random_mixed_kernels`` draw it."""
     degradations, _ = basicsr_parts()
@@ -121,7 +122,7 @@ def _resize(img: torch.Tensor, size: tuple[int, int], rng: np.random.Generator) 
     return F.interpolate(img, size=size, mode=mode)
 
 
-def _noise(img: torch.Tensor, stage: "RealEsrganStage", rng: np.random.Generator) -> torch.Tensor:
+def _noise(img: torch.Tensor, stage: RealEsrganStage, rng: np.random.Generator) -> torch.Tensor:
     """Gaussian (``gaussian_noise_prob``) or Poisson noise, grey with ``gray_noise_prob``:
     basicsr's ``generate_gaussian_noise_pt`` / ``generate_poisson_noise_pt`` formulas, drawn
     from ``rng``; clipped to [0, 1] and not rounded, as in ``feed_data``."""
@@ -156,13 +157,13 @@ def _jpeg(img: torch.Tensor, quality_range: list[float], rng: np.random.Generato
     return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1)[None]
 
 
-def _resize_factor(stage: "RealEsrganStage", rng: np.random.Generator) -> float:
+def _resize_factor(stage: RealEsrganStage, rng: np.random.Generator) -> float:
     updown = int(rng.choice(3, p=np.asarray(stage.resize_prob) / sum(stage.resize_prob)))
     lo, hi = stage.resize_range
     return (rng.uniform(1, hi), rng.uniform(lo, 1), 1.0)[updown]
 
 
-def realesrgan(hr: np.ndarray, scale: int, preset: "RealEsrganPreset", rng: np.random.Generator) -> np.ndarray:
+def realesrgan(hr: np.ndarray, scale: int, preset: RealEsrganPreset, rng: np.random.Generator) -> np.ndarray:
     """uint8 HxWx3 RGB HR (mod-cropped to ``scale``) -> uint8 (H/s)x(W/s)x3 LR."""
     h, w = hr.shape[:2]
     frac = preset.max_kernel_fraction
