@@ -64,8 +64,9 @@ def _parse_log(value: str) -> tuple[str, ...]:
     return names
 
 
-def leaderboard_stem(spec: str, data_name: str, scale: int, profile: str) -> tuple[str, str | None]:
-    """Leaderboard file stem and, when ``--methods`` is one named group, that group."""
+def leaderboard_stem(spec: str, data_name: str, scale: int, profile: str, degradation_suffix: str = "") -> tuple[str, str | None]:
+    """Leaderboard file stem and, when ``--methods`` is one named group, that group;
+    ``degradation_suffix`` (``Degradation.suffix``: ``-camera``, empty for bicubic) comes last."""
     from lpsr import registry
 
     part = spec.strip()
@@ -75,7 +76,7 @@ def leaderboard_stem(spec: str, data_name: str, scale: int, profile: str) -> tup
         stem += f"-{profile}"
     if group:
         stem += f"-{group}"
-    return stem, group
+    return stem + degradation_suffix, group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -107,8 +108,11 @@ def cli() -> None:
                    "cudnn.benchmark off (slower)")
 @click.option("--log", "log_to", default="none", show_default=True, metavar="LOGGER",
               help="experiment logging besides train.jsonl: tensorboard (<run-dir>/<method>/tb/) or none")
+@click.option("--degradation", default=None, metavar="NAME|PATH",
+              help="how the test LR is made: a preset of configs/degradations/ (camera, camera-mild, ...) or a preset YAML; "
+                   "training LR stays bicubic (docs/degradations.md) [bicubic: today's LR]")
 def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboard_dir, limit, hr_size, crop, seed, strict,
-        isolation, deterministic, log_to) -> None:
+        isolation, deterministic, log_to, degradation) -> None:
     """Train (or load) each method, evaluate on the same test plates, write a leaderboard.
 
     Exit status: 0 all finished; 1 a method crashed (or ran out of memory); 2 a method
@@ -147,6 +151,7 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
         isolation=isolation,
         deterministic=deterministic,
         log=_parse_log(log_to),
+        degradation=degradation,
     )
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -163,7 +168,7 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
         runner = Runner(plan, report=say, progress_factory=factory)
         outcomes = runner.run()
     failed = [o for o in outcomes if o.failed]
-    stem, group = leaderboard_stem(methods, runner.splits.name, scale, runner.profile_name)
+    stem, group = leaderboard_stem(methods, runner.splits.name, scale, runner.profile_name, runner.ctx.degradation.suffix)
     include = registry.groups()[group] if group else sorted(set(registry.groups()["all"]) | set(names))
     if len(failed) < len(outcomes):
         from bench.report.collision import replaced_leaderboard_note

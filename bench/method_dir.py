@@ -4,7 +4,7 @@ aside.
 The config hash has two halves.  The *training key* (method and its settings, training
 settings or the ``--weights`` file's sha256, data fingerprint/size/crop, seed, scale) says
 which network the checkpoint holds; the *evaluation key* (``eval.crop_border``, eval batch
-size, recognisers) says how it was scored.  A rerun skips a method whose ``result.json``
+size, recognisers, the test ``--degradation``) says how it was scored.  A rerun skips a method whose ``result.json``
 carries the same hash (:func:`cached_result`); when only the evaluation key changed, the
 method is re-evaluated from its existing best checkpoint without retraining; when the
 training key changed, the previous outputs are moved to
@@ -51,8 +51,12 @@ def training_key(cfg: dict[str, Any]) -> str:
 
 
 def evaluation_key(cfg: dict[str, Any]) -> str:
-    """Hash of how a network is scored: crop border, Y convention, eval batch, recognisers."""
-    return config_hash({"eval": cfg.get("eval"), "ocr": cfg.get("ocr")})
+    """Hash of how a network is scored: crop border, Y convention, eval batch, recognisers
+    and the test LR's degradation (absent for the default bicubic, so its key is unchanged)."""
+    key = {"eval": cfg.get("eval"), "ocr": cfg.get("ocr")}
+    if cfg.get("degradation"):
+        key["degradation"] = cfg["degradation"]
+    return config_hash(key)
 
 
 def run_hash(train_key: str, eval_key: str) -> str:

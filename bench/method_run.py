@@ -140,7 +140,7 @@ class MethodRun:
         test = self.splits.test
         bar = self.make_bar(f"evaluate {method.name}", 1 + len(ctx.ocr))
         t0 = time.perf_counter()
-        srs, hrs = super_resolve_plates(method, model, test, self.device, ctx.eval_batch)
+        srs, hrs = super_resolve_plates(method, model, test, self.device, ctx.eval_batch, ctx.degradation)
         sr_seconds = time.perf_counter() - t0
         bar(1)
         # one per-plate scoring function (lpsr.metrics.spec.plate_table) writes plates.csv

@@ -13,6 +13,7 @@ from typing import Any
 
 from lpsr.data.record import PlateSplits
 from lpsr.data.sources import load_data
+from lpsr.degradations import DEFAULT_DEGRADATION, Degradation, get_degradation
 from lpsr.profile import Profile
 from lpsr.train.settings import TrainSettings
 
@@ -39,6 +40,8 @@ class RunPlan:
     deterministic: bool = False
     #: ``--log``: experiment loggers besides train.jsonl (``tensorboard``: <method>/tb/)
     log: tuple[str, ...] = ()
+    #: ``--degradation``: how every method's test LR is made (a preset name or YAML path)
+    degradation: str | None = None  # None: DEFAULT_DEGRADATION
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ class RunContext:
     weights_sha: dict[str, str] = field(default_factory=dict)
     deterministic: bool = False
     log: tuple[str, ...] = ()
+    #: the test LR of every method (``--degradation``; training LR is not affected)
+    degradation: Degradation = field(default_factory=lambda: get_degradation(DEFAULT_DEGRADATION))
 
     @property
     def profile_where(self) -> str:

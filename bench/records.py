@@ -17,7 +17,7 @@ from lpsr.metrics.image import Y_CONVENTION
 RESULT_FIELDS = (
     "method", "source", "origin", "status", "config_hash", "params", "scale", "data", "train_key", "eval_key", "eval",
     "profile", "profile_description", "device", "commit", "describe", "train", "val_psnr", "weights", "sr_seconds", "ocr",
-    "seed", "torch", "machine", "n_plates", "cost", "summary", "images", "error",
+    "seed", "torch", "machine", "degradation", "n_plates", "cost", "summary", "images", "error",
 )
 
 
@@ -37,6 +37,8 @@ def resolved_config(ctx: RunContext, method: Method) -> dict[str, Any]:
         "eval": {"crop_border": ctx.crop_border, "batch_size": ctx.eval_batch, "y_convention": Y_CONVENTION},
         "ocr": list(ctx.ocr),
     }
+    if not ctx.degradation.is_default:  # the default leaves config.yaml and its keys as they were
+        cfg["degradation"] = ctx.degradation.describe()
     if weights:
         cfg["weights"] = {"path": str(weights), "sha256": ctx.weights_sha[method.name]}
     elif method.trainable and settings is not None:
@@ -71,6 +73,7 @@ def result_record(ctx: RunContext, method: Method, cfg: dict[str, Any], status: 
         "seed": ctx.seed,
         "torch": str(torch.__version__),
         "machine": machine_facts(device),
+        "degradation": ctx.degradation.describe(),  # the test LR (bicubic too)
         **fields,
     }
     return {key: values[key] for key in RESULT_FIELDS if key in values}

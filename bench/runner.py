@@ -32,6 +32,7 @@ from lpsr.data.degrade import modcrop
 from lpsr.data.record import PlateSplits
 from lpsr.data.sources import data_fingerprint
 from lpsr.data.splits import check_training_splits
+from lpsr.degradations import DEFAULT_DEGRADATION, get_degradation
 from lpsr.errors import UserError
 from lpsr.evaluate import plates_table, save_images
 from lpsr.io import atomic_path, read_json_or_none, remove_stray_temps, write_json
@@ -62,6 +63,10 @@ class Runner:
         seed = check_seed(plan.seed) if plan.seed is not None else self.profile.seed
         self.hr_size = self._check_hr_size()
         self.device = resolve_device(plan.device)
+        try:
+            degradation = get_degradation(plan.degradation or DEFAULT_DEGRADATION)
+        except ConfigError as exc:
+            raise ConfigError(f"--degradation: {exc}") from None
         # Every method is checked before anything runs, so a typo fails in a second.
         self.methods: list[Method] = [registry.get(n).create(plan.scale) for n in plan.methods]
         unknown_w = sorted(set(plan.weights) - set(plan.methods))
@@ -81,7 +86,7 @@ class Runner:
             modcrop(plate.hr, plan.scale, plate.id)  # fails now, not after an hour of training
         facts = DataFacts(self.splits.name, data_fingerprint(self.splits), len(self.splits.train), len(self.splits.val),
                           len(self.splits.test), tuple(self.splits.info.get("skipped", [])))
-        run_dir = Path(plan.run_dir) if plan.run_dir else Path("runs") / f"{self.splits.name}-x{plan.scale}-{self.profile_name}"
+        run_dir = Path(plan.run_dir) if plan.run_dir else Path("runs") / f"{self.splits.name}-x{plan.scale}-{self.profile_name}{degradation.suffix}"
         check_not_file(run_dir, "--run-dir")
         # --weights: load every file into its network now (a corrupt or mismatched file
         # fails here, and the network is kept, so a file later moved aside still loads)
@@ -97,7 +102,7 @@ class Runner:
             data=data, facts=facts, scale=plan.scale, seed=seed, device=str(self.device), run_dir=run_dir,
             profile_name=self.profile_name, profile=self.profile, profile_spec=plan.profile, ocr=tuple(plan.ocr),
             commit=git_commit(), train_settings=train_settings, weights=dict(plan.weights), weights_sha=weights_sha,
-            deterministic=plan.deterministic, log=tuple(plan.log),
+            deterministic=plan.deterministic, log=tuple(plan.log), degradation=degradation,
         )
 
     @property

@@ -62,8 +62,9 @@ def load_methods(names: list[str], run_dir: Path | None, weights: Path | None, s
     return out
 
 
-def read_inputs(paths: list[Path], ccpd: bool, scale: int, hr_size, crop: str, strict: bool, max_pixels: int):
-    """Decoded inputs and the skipped files with their reasons."""
+def read_inputs(paths: list[Path], ccpd: bool, scale: int, hr_size, crop: str, strict: bool, max_pixels: int, degradation=None):
+    """Decoded inputs and the skipped files with their reasons (``degradation``: the LR of a
+    CCPD photo's plate, default bicubic)."""
     from lpsr.infer import ccpd_lr, find_inputs, read_image
 
     items: list[Item] = []
@@ -72,7 +73,7 @@ def read_inputs(paths: list[Path], ccpd: bool, scale: int, hr_size, crop: str, s
     for path in find_inputs(paths):
         try:
             if ccpd:
-                lr, hr, truth = ccpd_lr(path, scale, hr_size, crop)
+                lr, hr, truth = ccpd_lr(path, scale, hr_size, crop, degradation)
             else:
                 lr, hr, truth = read_image(path), None, ""
             h, w = lr.shape[:2]
@@ -113,6 +114,8 @@ def _nearest(lr: np.ndarray, scale: int) -> np.ndarray:
 @click.option("--weights", type=click.Path(path_type=Path), default=None, help="a weights file: harness .safetensors, .onnx or a spandrel checkpoint")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="output folder")
 @click.option("--ccpd", is_flag=True, help="inputs are CCPD photos: cut the plate by its annotated corners and downscale it to the run's LR size")
+@click.option("--degradation", default=None, metavar="NAME|PATH",
+              help="with --ccpd: how the plate's LR is made, as `bench run --degradation` (a preset or preset YAML) [bicubic]")
 @click.option("--scale", type=int, default=None, help="scale without --from [8]")
 @click.option("--ocr", default="ppocr", show_default=True, help="recognisers: ppocr, plate, paddleocr (comma-separated) or none")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
@@ -124,8 +127,8 @@ def _nearest(lr: np.ndarray, scale: int) -> np.ndarray:
               help="CPU threads (0: torch's default) [the run's train.threads, so the SR pixels equal the run's]")
 @click.option("--strict", is_flag=True, help="stop at the first unreadable input instead of skipping it")
 @click.option("--force", is_flag=True, help="overwrite existing outputs")
-def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, scale, ocr, device, precision, batch_size, max_input_pixels,
-                sheet_limit, threads, strict, force) -> None:
+def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, degradation, scale, ocr, device, precision, batch_size,
+                max_input_pixels, sheet_limit, threads, strict, force) -> None:
     """Super-resolve plate crops (or CCPD photos with --ccpd): SR PNGs, reads.csv and a contact sheet in --out."""
     from bench.contact_sheet import Row, sheet_html, sheet_png
     from bench.options import resolve_device
@@ -143,6 +146,17 @@ def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, scale
     from lpsr.ocr.registry import parse_ocr_option
 
     recognisers = parse_ocr_option(ocr)
+    deg = None
+    if degradation is not None:
+        if not ccpd:
+            raise UserError("--degradation needs --ccpd: a plate crop is already the LR (only a CCPD photo's HR plate is degraded)")
+        from lpsr.config import ConfigError
+        from lpsr.degradations import get_degradation
+
+        try:
+            deg = get_degradation(degradation)
+        except ConfigError as exc:
+            raise ConfigError(f"--degradation: {exc}") from None
     dev = resolve_device(device)
     autocast(precision, dev)  # fp16 on the CPU: refused before anything loads
     check_not_file(Path(out), "--out")
@@ -156,7 +170,7 @@ def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, scale
     data = next((m.origin.get("data") for m in loaded if m.origin.get("data")), None) or {}
     hr_size = tuple(data.get("hr_size") or (192, 64))
     items, skipped = read_inputs(list(inputs), ccpd, s, hr_size, str(data.get("crop") or "perspective"), strict,
-                                 max_input_pixels or MAX_INPUT_PIXELS)
+                                 max_input_pixels or MAX_INPUT_PIXELS, deg)
     for path, reason in skipped:
         console.print(f"skipped: {reason}", markup=False, soft_wrap=True)  # the reason names the file
     if not items:
@@ -223,6 +237,8 @@ def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, scale
     rows = [Row(it.name, it.truth, {c: columns[c][i] for c in columns},
                 {c: [(r, *reads[c][r][i]) for r in recognisers] for c in reads}) for i, it in enumerate(items[:sheet_limit])]
     title = f"bench upscale x{s}: " + ", ".join(f"{m.method.name} ({m.origin.get('run') or m.origin.get('weights') or 'no weights'})" for m in loaded)
+    if deg is not None and not deg.is_default:
+        title += f"; LR: degradation {deg.name} ({deg.fingerprint})"
     sheet_png(rows, out / SHEET, title)
     sheet_html(rows, out / PAGE, title, SHEET, {(it.name, n): f"{n}/{it.name}.png" for it in items for n in method_cols})
     shown = f" (the first {sheet_limit} of {len(items)} on the sheet)" if len(items) > sheet_limit else ""

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from lpsr.data.degrade import make_pair
 from lpsr.data.patches import to_tensor, to_uint8
 from lpsr.data.record import PlateRecord
+from lpsr.degradations import DEFAULT_DEGRADATION, Degradation, get_degradation
 from lpsr.errors import UserError
 from lpsr.method import Method
 from lpsr.metrics.image import psnr
@@ -24,10 +24,14 @@ from lpsr.profile import EVAL_BATCH
 
 
 def super_resolve_plates(
-    method: Method, model: nn.Module | None, plates: list[PlateRecord], device: torch.device, batch_size: int = EVAL_BATCH
+    method: Method, model: nn.Module | None, plates: list[PlateRecord], device: torch.device, batch_size: int = EVAL_BATCH,
+    degradation: Degradation | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Return (SR, HR) uint8 images in plate order; HR is mod-cropped to the scale."""
-    pairs = [make_pair(p.hr, method.scale, p.id) for p in plates]
+    """Return (SR, HR) uint8 images in plate order; HR is mod-cropped to the scale.  Each
+    plate's LR is ``degradation`` (default: today's bicubic) keyed by the plate's id, so
+    every method sees the same LR bytes."""
+    degradation = degradation or get_degradation(DEFAULT_DEGRADATION)
+    pairs = [degradation.pair(p.hr, method.scale, key=p.id) for p in plates]
     by_shape: dict[tuple, list[int]] = defaultdict(list)
     for i, (lr, _) in enumerate(pairs):
         by_shape[lr.shape].append(i)

@@ -148,14 +148,16 @@ def _to_rgb(im) -> np.ndarray:
     return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def ccpd_lr(path: Path, scale: int, hr_size: tuple[int, int], crop: str) -> tuple[np.ndarray, np.ndarray, str]:
+def ccpd_lr(path: Path, scale: int, hr_size: tuple[int, int], crop: str, degradation=None) -> tuple[np.ndarray, np.ndarray, str]:
     """The benchmark's protocol on one CCPD photo: the plate cut by its annotated corners at
-    ``hr_size``, then the LR made from it (``lpsr.data.degrade``): (LR float, HR uint8, truth)."""
+    ``hr_size``, then the LR made from it by ``degradation`` (an ``lpsr.degradations``
+    ``Degradation``, keyed by the plate's id as in ``bench run``; default today's bicubic):
+    (LR float, HR uint8, truth)."""
     from lpsr.data.ccpd import load_ccpd_image
-    from lpsr.data.degrade import make_pair
+    from lpsr.degradations import DEFAULT_DEGRADATION, get_degradation
 
     record = load_ccpd_image(path, size=hr_size, crop=crop, scale=scale)
-    lr, hr = make_pair(record.hr, scale, record.id)
+    lr, hr = (degradation or get_degradation(DEFAULT_DEGRADATION)).pair(record.hr, scale, key=record.id)
     return lr.astype(np.float32) / 255.0, hr, record.text
 
 

@@ -149,3 +149,35 @@ def test_ccpd_photo_is_cut_and_degraded_as_the_benchmark_does(tiny_run, tmp_path
     assert _png(out / "tiny" / (Path(name).stem + ".png")).shape == (64, 192, 3)
     rows = list(csv.DictReader((out / "reads.csv").open(encoding="utf-8")))
     assert {r["truth"] for r in rows} == {"皖AYN759"} and {r["method"] for r in rows} == {"bicubic", "tiny", "HR"}
+
+
+def test_ccpd_photo_under_a_degradation_gets_the_runs_lr(tiny_run, tmp_path, capsys):
+    """`--ccpd --degradation camera`: the plate's LR is the camera preset's, keyed by the plate
+    id as `bench run --degradation camera` makes it; without --ccpd the option is refused."""
+    from lpsr.data.ccpd import load_ccpd_image
+    from lpsr.degradations import get_degradation
+    from lpsr.infer import ccpd_lr
+
+    photo = np.full((120, 300, 3), 90, np.uint8)
+    photo[40:80, 60:240] = (200, 60, 30)
+    photo[50:70, 80:220:12] = 250
+    name = "0033-0_1-60&40_239&79-239&79_60&79_60&40_239&40-0_0_22_12_31_29_33-91-16.jpg"
+    src = tmp_path / "photos"
+    src.mkdir()
+    cv2.imwrite(str(src / name), photo)
+    camera = get_degradation("camera")
+    record = load_ccpd_image(src / name, size=(192, 64), crop="perspective", scale=8)
+    lr, _hr, _ = ccpd_lr(src / name, 8, (192, 64), "perspective", camera)
+    assert np.array_equal((lr * 255).round().astype(np.uint8), camera.apply(record.hr, 8, key=record.id))
+    assert not np.array_equal(lr, ccpd_lr(src / name, 8, (192, 64), "perspective")[0])
+    sr = {}
+    for deg in ("bicubic", "camera"):
+        out = tmp_path / f"out-{deg}"
+        code, _, err = run_main(capsys, "upscale", str(src), "--ccpd", "--degradation", deg, "--method", "tiny", "--from", str(tiny_run),
+                                "--out", str(out), "--ocr", "none")
+        assert code == 0, err
+        sr[deg] = _png(out / "tiny" / (Path(name).stem + ".png"))
+    assert not np.array_equal(sr["bicubic"], sr["camera"])
+    code, _, err = run_main(capsys, "upscale", str(src / name), "--degradation", "camera", "--method", "tiny", "--from", str(tiny_run),
+                            "--out", str(tmp_path / "o"), "--ocr", "none")
+    assert code == 2 and err.strip() == "error: --degradation needs --ccpd: a plate crop is already the LR (only a CCPD photo's HR plate is degraded)"

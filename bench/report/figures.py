@@ -389,6 +389,9 @@ def qualitative_grid(run_dir: Path, results, reference, ocr: list[str], path: Pa
         return False, "the HR images in `_hr/hr_test.npz` are not this run's test plates"
     truths = list(results[0].plates[TRUTH_COLUMN].astype(str))
     scale = int(results[0].result["scale"])
+    from lpsr.degradations import degradation_from_record
+
+    degradation = degradation_from_record(results[0].result.get("degradation"))  # the run's test LR
     # the floor column: the floor method's row when the run has it, else its own super_resolve
     # on the same LR plates (the kernel of its row)
     floor_row = next((mr for mr in results if is_the_floor(mr.name)), None)
@@ -399,10 +402,7 @@ def qualitative_grid(run_dir: Path, results, reference, ocr: list[str], path: Pa
     def floor_image(i: str) -> np.ndarray:
         if floor_row is not None and floor_row.name in srs:
             return srs[floor_row.name][i]
-        from lpsr.data.degrade import make_pair
-
-        lr, _h = make_pair(hr[i], scale, i)
-        return floor_upscale(floor, scale, lr)
+        return floor_upscale(floor, scale, degradation.apply(hr[i], scale, key=i))
 
     headline = HEADLINE.col()
     if floor_row is not None and headline in floor_row.plates:

@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.report.results import MethodResults
 from bench.report.table import NOT_SIG, SEEN, cost_values, is_learned
+from lpsr.degradations import recorded_degradation
 from lpsr.errors import UserError
 from lpsr.metrics.spec import CONFIDENT, recognisers_in
 from lpsr.metrics.stats import ALPHA, N_RESAMPLES, SEED
@@ -33,6 +34,8 @@ def provenance(results: list[MethodResults], reference: MethodResults | None, oc
         "torch": uniq("torch"),
         "scale": first.get("scale"),
         "data": {k: data.get(k) for k in ("name", "spec", "fingerprint", "n_train", "n_val", "n_test", "hr_size", "crop")},
+        # the test LR when it is not the default bicubic (one per leaderboard: results.test_set)
+        **({"degradation": deg} if (deg := recorded_degradation(first.get("degradation"))) else {}),
         "recognisers": ocr,
         "y_convention": ev.get("y_convention"),
         "crop_border": ev.get("crop_border"),
@@ -85,7 +88,7 @@ def provenance_lines(prov: dict[str, Any], batch_note: str) -> list[str]:
         budget_line(prov),
         f"- data: `{d.get('name')}` (`--data {d.get('spec')}`), {d.get('n_train')} train / {d.get('n_val')} val / {d.get('n_test')} test plates, "
         f"HR {hr[0]}x{hr[1]} ({d.get('crop')} crop), fingerprint `{d.get('fingerprint')}`",
-        f"- scale: x{prov['scale']}; LR = antialiased bicubic downscale of the HR plate",
+        f"- scale: x{prov['scale']}; LR = {lr_text(prov)}",
         f"- profile: `{one(prov['profile'])}`; seed: {one(prov['seed'])}; device: {one(prov['device'])}; torch {one(prov['torch'])}; {commit_text(prov)}",
         f"- PSNR on RGB and {prov['y_convention']}; crop border {prov['crop_border']} px; SR rounded to uint8 before scoring",
         f"- recognisers: {', '.join(prov['recognisers']) or 'none (--ocr none)'}; HR ceiling row: {'yes' if prov['hr_reference'] else 'no'}",
@@ -96,6 +99,16 @@ def provenance_lines(prov: dict[str, Any], batch_note: str) -> list[str]:
         f"- statistics: {prov['statistics']['ci']}; {prov['statistics']['paired_tests']}; {prov['statistics']['marks']}; {prov['statistics']['seen']}",
         "- config hashes: " + ", ".join(f"{k}={v}" for k, v in prov["config_hashes"].items()),
     ]
+
+
+def lr_text(prov: dict[str, Any]) -> str:
+    """How the test LR was made: today's bicubic, or the degradation with every parameter."""
+    deg = prov.get("degradation")
+    if not deg:
+        return "antialiased bicubic downscale of the HR plate"
+    params = ", ".join(f"{k} {v}" for k, v in deg["params"].items() if k != "kind")
+    return (f"degradation **`{deg['name']}`** ({deg['params'].get('kind')}: {params}; fingerprint `{deg['fingerprint']}`), "
+            "seeded per test plate (`bench run --degradation`)")
 
 
 def commit_text(prov: dict[str, Any]) -> str:
@@ -114,7 +127,8 @@ def provenance_footer(prov: dict[str, Any]) -> str:
     return (f"data {d.get('name')} fp {d.get('fingerprint')} ({d.get('n_test')} test plates), x{prov['scale']}, "
             f"profile {','.join(prov['profile'])}, seed {','.join(prov['seed']) or '?'}, {','.join(prov['device'])}, "
             f"torch {','.join(prov['torch']) or '?'}, commit {','.join(prov['commit'])}, crop border {prov['crop_border']}, "
-            f"OCR {','.join(prov['recognisers']) or 'none'}")
+            f"OCR {','.join(prov['recognisers']) or 'none'}"
+            + (f", degradation {prov['degradation']['name']} fp {prov['degradation']['fingerprint']}" if prov.get("degradation") else ""))
 
 
 def provenance_columns(prov: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +138,9 @@ def provenance_columns(prov: dict[str, Any]) -> dict[str, Any]:
             "device": ",".join(prov["device"]), "torch": ",".join(prov["torch"]), "commit": ",".join(prov["commit"]),
             "data": d.get("name"), "data_spec": d.get("spec"), "data_fingerprint": d.get("fingerprint"),
             "n_train": d.get("n_train"), "n_val": d.get("n_val"), "n_test": d.get("n_test"),
-            "crop_border": prov["crop_border"], "y_convention": prov["y_convention"], "recognisers": ",".join(prov["recognisers"])}
+            "crop_border": prov["crop_border"], "y_convention": prov["y_convention"], "recognisers": ",".join(prov["recognisers"]),
+            **({"degradation": prov["degradation"]["name"], "degradation_fingerprint": prov["degradation"]["fingerprint"]}
+               if prov.get("degradation") else {})}
 
 
 def batch_note(results: list[MethodResults]) -> str:

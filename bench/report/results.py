@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from bench.report.interface import order
+from lpsr.degradations import recorded_degradation
 from lpsr.errors import UserError
 from lpsr.metrics.spec import ID_COLUMN, TRUTH_COLUMN, recognisers_in, text_column
 
@@ -73,12 +74,13 @@ def read_plates(path: Path, n_expected: int | None) -> pd.DataFrame:
 def test_set(result: dict[str, Any]) -> tuple:
     data = result.get("data") or {}
     ev = result.get("eval") or {}
-    return (data.get("fingerprint"), data.get("n_test"), result.get("scale"), ev.get("crop_border"))
+    deg = recorded_degradation(result.get("degradation"))
+    return (data.get("fingerprint"), data.get("n_test"), result.get("scale"), ev.get("crop_border"), deg and deg.get("fingerprint"))
 
 
 def describe_set(key: tuple) -> str:
-    fp, n, scale, crop = key
-    return f"fingerprint {fp} ({n} test plates, x{scale}, crop border {crop})"
+    fp, n, scale, crop, deg = key
+    return f"fingerprint {fp} ({n} test plates, x{scale}, crop border {crop}" + (f", degradation {deg})" if deg else ")")
 
 
 def load_results(run_dir: Path, names: list[str] | None = None, fingerprint: str | None = None) -> list[MethodResults]:
