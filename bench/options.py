@@ -18,6 +18,18 @@ def resolve_device(spec: str) -> torch.device:
     return torch.device(spec)
 
 
+def resolve_degradation(spec: str | None):
+    """``--degradation NAME|PATH`` (None: the default bicubic) as a
+    :class:`lpsr.degradations.Degradation`; a bad value is one line naming the option."""
+    from lpsr.config import ConfigError
+    from lpsr.degradations import DEFAULT_DEGRADATION, get_degradation
+
+    try:
+        return get_degradation(spec or DEFAULT_DEGRADATION)
+    except ConfigError as exc:
+        raise ConfigError(f"--degradation: {exc}") from None
+
+
 def check_seed(seed: object, where: str = "--seed") -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
         raise UserError(f"{where} {seed}: use an integer from 0 to {SEED_MAX}")

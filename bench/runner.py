@@ -21,7 +21,7 @@ from bench.child import MethodJob, run_method_job
 from bench.environment import git_commit
 from bench.isolation import run_in_child, use_processes
 from bench.method_run import MethodRun, record_failure
-from bench.options import check_seed, describe_skipped, resolve_device
+from bench.options import check_seed, describe_skipped, resolve_degradation, resolve_device
 from bench.outcome import Failure, MethodOutcome
 from bench.plan import DataFacts, DataSpec, RunContext, RunPlan
 from bench.progress import BarFactory, Reporter, no_bar
@@ -32,7 +32,6 @@ from lpsr.data.degrade import modcrop
 from lpsr.data.record import PlateSplits
 from lpsr.data.sources import data_fingerprint
 from lpsr.data.splits import check_training_splits
-from lpsr.degradations import DEFAULT_DEGRADATION, get_degradation
 from lpsr.errors import UserError
 from lpsr.evaluate import plates_table, save_images
 from lpsr.io import atomic_path, read_json_or_none, remove_stray_temps, write_json
@@ -63,10 +62,7 @@ class Runner:
         seed = check_seed(plan.seed) if plan.seed is not None else self.profile.seed
         self.hr_size = self._check_hr_size()
         self.device = resolve_device(plan.device)
-        try:
-            degradation = get_degradation(plan.degradation or DEFAULT_DEGRADATION)
-        except ConfigError as exc:
-            raise ConfigError(f"--degradation: {exc}") from None
+        degradation = resolve_degradation(plan.degradation)
         # Every method is checked before anything runs, so a typo fails in a second.
         self.methods: list[Method] = [registry.get(n).create(plan.scale) for n in plan.methods]
         unknown_w = sorted(set(plan.weights) - set(plan.methods))

@@ -131,7 +131,7 @@ def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, degra
                 max_input_pixels, sheet_limit, threads, strict, force) -> None:
     """Super-resolve plate crops (or CCPD photos with --ccpd): SR PNGs, reads.csv and a contact sheet in --out."""
     from bench.contact_sheet import Row, sheet_html, sheet_png
-    from bench.options import resolve_device
+    from bench.options import resolve_degradation, resolve_device
     from lpsr.paths import check_not_file
     from bench.report.interface import floor_name
     from lpsr import registry
@@ -150,13 +150,7 @@ def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, degra
     if degradation is not None:
         if not ccpd:
             raise UserError("--degradation needs --ccpd: a plate crop is already the LR (only a CCPD photo's HR plate is degraded)")
-        from lpsr.config import ConfigError
-        from lpsr.degradations import get_degradation
-
-        try:
-            deg = get_degradation(degradation)
-        except ConfigError as exc:
-            raise ConfigError(f"--degradation: {exc}") from None
+        deg = resolve_degradation(degradation)
     dev = resolve_device(device)
     autocast(precision, dev)  # fp16 on the CPU: refused before anything loads
     check_not_file(Path(out), "--out")
