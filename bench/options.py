@@ -22,10 +22,10 @@ def resolve_degradation(spec: str | None):
     """``--degradation NAME|PATH`` (None: the default bicubic) as a
     :class:`lpsr.degradations.Degradation`; a bad value is one line naming the option."""
     from lpsr.config import ConfigError
-    from lpsr.degradations import DEFAULT_DEGRADATION, get_degradation
+    from lpsr.degradations import default_degradation, get_degradation
 
     try:
-        return get_degradation(spec or DEFAULT_DEGRADATION)
+        return get_degradation(spec) if spec else default_degradation()
     except ConfigError as exc:
         raise ConfigError(f"--degradation: {exc}") from None
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from lpsr.data.record import PlateSplits
 from lpsr.data.sources import load_data
-from lpsr.degradations import DEFAULT_DEGRADATION, Degradation, get_degradation
+from lpsr.degradations import Degradation, default_degradation
 from lpsr.profile import Profile
 from lpsr.train.settings import TrainSettings
 
@@ -41,7 +41,7 @@ class RunPlan:
     #: ``--log``: experiment loggers besides train.jsonl (``tensorboard``: <method>/tb/)
     log: tuple[str, ...] = ()
     #: ``--degradation``: how every method's test LR is made (a preset name or YAML path)
-    degradation: str | None = None  # None: DEFAULT_DEGRADATION
+    degradation: str | None = None  # None: lpsr.degradations.DEFAULT_DEGRADATION
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class RunContext:
     deterministic: bool = False
     log: tuple[str, ...] = ()
     #: the test LR of every method (``--degradation``; training LR is not affected)
-    degradation: Degradation = field(default_factory=lambda: get_degradation(DEFAULT_DEGRADATION))
+    degradation: Degradation = field(default_factory=default_degradation)
 
     @property
     def profile_where(self) -> str:

@@ -15,7 +15,7 @@ from torch import nn
 
 from lpsr.data.patches import to_tensor, to_uint8
 from lpsr.data.record import PlateRecord
-from lpsr.degradations import DEFAULT_DEGRADATION, Degradation, get_degradation
+from lpsr.degradations import Degradation, default_degradation
 from lpsr.errors import UserError
 from lpsr.method import Method
 from lpsr.metrics.image import psnr
@@ -30,7 +30,7 @@ def super_resolve_plates(
     """Return (SR, HR) uint8 images in plate order; HR is mod-cropped to the scale.  Each
     plate's LR is ``degradation`` (default: today's bicubic) keyed by the plate's id, so
     every method sees the same LR bytes."""
-    degradation = degradation or get_degradation(DEFAULT_DEGRADATION)
+    degradation = degradation or default_degradation()
     pairs = [degradation.pair(p.hr, method.scale, key=p.id) for p in plates]
     by_shape: dict[tuple, list[int]] = defaultdict(list)
     for i, (lr, _) in enumerate(pairs):

@@ -154,10 +154,10 @@ def ccpd_lr(path: Path, scale: int, hr_size: tuple[int, int], crop: str, degrada
     ``Degradation``, keyed by the plate's id as in ``bench run``; default today's bicubic):
     (LR float, HR uint8, truth)."""
     from lpsr.data.ccpd import load_ccpd_image
-    from lpsr.degradations import DEFAULT_DEGRADATION, get_degradation
+    from lpsr.degradations import default_degradation
 
     record = load_ccpd_image(path, size=hr_size, crop=crop, scale=scale)
-    lr, hr = (degradation or get_degradation(DEFAULT_DEGRADATION)).pair(record.hr, scale, key=record.id)
+    lr, hr = (degradation or default_degradation()).pair(record.hr, scale, key=record.id)
     return lr.astype(np.float32) / 255.0, hr, record.text
 
 

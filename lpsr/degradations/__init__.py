@@ -9,6 +9,6 @@ See docs/degradations.md.
 """
 from lpsr.degradations.degradation import DEFAULT_DEGRADATION, Degradation, recorded_degradation
 from lpsr.degradations.keys import plate_generator, training_generator
-from lpsr.degradations.lookup import degradation_from_record, get_degradation, known_degradations
+from lpsr.degradations.lookup import default_degradation, degradation_from_record, get_degradation, known_degradations
 
-__all__ = ["DEFAULT_DEGRADATION", "Degradation", "degradation_from_record", "get_degradation", "known_degradations", "recorded_degradation", "plate_generator", "training_generator"]
+__all__ = ["DEFAULT_DEGRADATION", "Degradation", "default_degradation", "degradation_from_record", "get_degradation", "known_degradations", "recorded_degradation", "plate_generator", "training_generator"]

@@ -2,6 +2,7 @@
 name, or any preset YAML by path; every mistake is one line naming the preset or file."""
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -52,11 +53,22 @@ def load_preset(path: Path, name: str | None = None) -> Degradation:
     return Degradation(name or path.stem, preset, shown)
 
 
+def default_degradation() -> Degradation:
+    """Today's LR (``DEFAULT_DEGRADATION``), read once per presets folder: evaluation and
+    every validation ask for it, and the preset file does not change within a process."""
+    return _preset_at(str(presets_dir() / f"{DEFAULT_DEGRADATION}.yaml"))
+
+
+@lru_cache(maxsize=None)
+def _preset_at(path: str) -> Degradation:
+    return load_preset(Path(path))
+
+
 def degradation_from_record(record: dict | None) -> Degradation:
     """The degradation a ``describe()`` record (e.g. result.json's) stands for; the default
     one for a record written before degradations were recorded (``None``)."""
     if not record:
-        return get_degradation(DEFAULT_DEGRADATION)
+        return default_degradation()
     params = dict(record["params"])
     return Degradation(str(record["name"]), KINDS[params["kind"]].model_validate(params))
 
