@@ -14,6 +14,8 @@ from rich.table import Table
 
 from lpsr.errors import UserError, os_error_message
 
+#: ``bench report --matrix``'s output stem in the leaderboard folder
+MATRIX_STEM = "robustness-matrix"
 INTERRUPTED = "interrupted: finished methods and the last checkpoint are kept; rerun the same command to resume"
 
 
@@ -302,7 +304,7 @@ def list_methods(scale: int) -> None:
 
 
 @cli.command()
-@click.argument("run_dir_arg", metavar="RUN_DIR", required=False, type=click.Path(path_type=Path))
+@click.argument("run_dir_args", metavar="RUN_DIR...", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--run-dir", type=click.Path(path_type=Path), default=None, help="the run directory (same as RUN_DIR)")
 @click.option("--methods", default=None, help="only these methods / this group (default: every finished method)")
 @click.option("--fingerprint", default=None, help="only results on this data fingerprint (when a run directory holds several test sets)")
@@ -310,12 +312,22 @@ def list_methods(scale: int) -> None:
 @click.option("--leaderboard-dir", type=click.Path(path_type=Path), default=None,
               help="output folder, as for `bench run`: writes DIR/<run-dir name>.md (instead of --out)")
 @click.option("--no-figures", is_flag=True, help="skip the figures (tables only)")
-def report(run_dir_arg: Path | None, run_dir: Path | None, methods: str | None, fingerprint: str | None, out: Path | None,
-           leaderboard_dir: Path | None, no_figures: bool) -> None:
-    """Rebuild leaderboard (md/csv/json), figures and HTML report from a run directory's files alone."""
+@click.option("--matrix", is_flag=True,
+              help="robustness matrix of several run directories: rows method x training LR, columns test LR degradation "
+                   f"[--out {MATRIX_STEM}]")
+def report(run_dir_args: tuple[Path, ...], run_dir: Path | None, methods: str | None, fingerprint: str | None, out: Path | None,
+           leaderboard_dir: Path | None, no_figures: bool, matrix: bool) -> None:
+    """Rebuild leaderboard (md/csv/json), figures and HTML report from a run directory's files alone
+    (--matrix: the robustness matrix of several run directories)."""
     from lpsr import registry
     from bench.report.leaderboard import build
 
+    if matrix:
+        _report_matrix(list(run_dir_args) + ([run_dir] if run_dir is not None else []), methods, fingerprint, out, leaderboard_dir, no_figures)
+        return
+    if len(run_dir_args) > 1:
+        raise UserError(f"bench report: one run directory at a time (got {len(run_dir_args)}); add --matrix to compare several")
+    run_dir_arg = run_dir_args[0] if run_dir_args else None
     if run_dir_arg is not None and run_dir is not None and Path(run_dir_arg) != Path(run_dir):
         raise UserError(f"bench report: give the run directory once (RUN_DIR {run_dir_arg} and --run-dir {run_dir} differ)")
     run_dir = run_dir or run_dir_arg
@@ -343,6 +355,25 @@ def report(run_dir_arg: Path | None, run_dir: Path | None, methods: str | None, 
     md = build(Path(run_dir), stem, names, fingerprint=fingerprint, title=f"Leaderboard: {stem.name}", figures=not no_figures)
     console.print(md.read_text(), markup=False, soft_wrap=True)
     console.print(f"leaderboard written to {md} (and .csv/.json/.html beside it, figures in {md.parent / 'figures'})")
+
+
+def _report_matrix(run_dirs: list[Path], methods: str | None, fingerprint: str | None, out: Path | None,
+                   leaderboard_dir: Path | None, no_figures: bool) -> None:
+    """``bench report --matrix RUN_DIR...``."""
+    from bench.report.matrix import build_matrix
+
+    for given, option in ((methods, "--methods"), (fingerprint, "--fingerprint"), (no_figures or None, "--no-figures")):
+        if given is not None:
+            raise UserError(f"bench report --matrix: {option} is not supported with --matrix; give the run directories to compare")
+    if out is not None and leaderboard_dir is not None:
+        raise UserError("bench report: give --out STEM or --leaderboard-dir DIR, not both")
+    if leaderboard_dir is not None:
+        from lpsr.paths import check_not_file
+        check_not_file(Path(leaderboard_dir), "--leaderboard-dir")
+    stem = out or Path(leaderboard_dir or "leaderboards") / MATRIX_STEM
+    md = build_matrix(run_dirs, stem)
+    console.print(md.read_text(), markup=False, soft_wrap=True)
+    console.print(f"robustness matrix written to {md} (and .csv/.json/.html and the heat map beside it)")
 
 
 @cli.command(name="add-method")

@@ -507,3 +507,37 @@ def make_all(run_dir: Path, results, reference, rows, ocr: list[str], fig_dir: P
         made.append(("qualitative", f"HR, Bicubic and every method on {rule}; captions: PSNR-Y and each recogniser's reading, "
                                     "wrong or missing (_) characters in red, exact reads' recogniser name in green", p))
     return made
+
+
+# -- robustness matrix -----------------------------------------------------------------------
+def matrix_heatmap(path: Path, row_labels: list[str], col_labels: list[str],
+                   panels: list[tuple[str, np.ndarray, Any, float, float, str]], footer: str = "") -> bool:
+    """Rows x test degradations, one panel per ``(title, values, fmt, vmin, vmax, colour-bar
+    label)`` (values: rows x columns, NaN where a row was not tested), every value printed in
+    its cell, one colour bar per panel; ``False`` when there is nothing to draw."""
+    if not panels or not row_labels or not col_labels:
+        return False
+    plt = _plt()
+    FOOTER["text"] = footer
+    width = max(3.5, 0.95 * len(col_labels) + 1.5)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels) + 2.2, 0.5 * len(row_labels) + 1.8), squeeze=False)
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#e8e8e8")
+    for ax, (title, values, fmt, vmin, vmax, bar_label) in zip(axes[0], panels):
+        ax.grid(False)
+        image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+        for (i, j), v in np.ndenumerate(values):
+            if math.isnan(v):
+                ax.text(j, i, "-", ha="center", va="center", fontsize=9, color="#666666")
+                continue
+            dark = (v - vmin) / ((vmax - vmin) or 1.0) < 0.6  # viridis is dark below ~60%: white text there
+            ax.text(j, i, fmt(v), ha="center", va="center", fontsize=9, color="white" if dark else "black")
+        ax.set_xticks(range(len(col_labels)), col_labels, rotation=30, ha="right")
+        ax.set_yticks(range(len(row_labels)), row_labels)
+        ax.set_xlabel("test LR degradation")
+        ax.set_title(title)
+        fig.colorbar(image, ax=ax, label=bar_label, fraction=0.05, pad=0.03)
+    for ax in axes[0][1:]:
+        ax.set_yticklabels([])
+    fig.tight_layout()
+    _save(fig, path)
+    return True

@@ -97,7 +97,8 @@ def _bold(text: str) -> str:
 
 
 def write_html(path: Path, title: str, prov_lines: list[str], tables: list[Table], best_of: dict[str, str],
-               figures: list[tuple[str, str, Path]], notes: list[str], under_trained: bool) -> None:
+               figures: list[tuple[str, str, Path]], notes: list[str], under_trained: bool, legend: str | None = None) -> None:
+    """The report page; ``legend`` (plain text) replaces the leaderboard's legend of marks and tests."""
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
              f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body>",
              f"<h1>{html.escape(title)}</h1>",
@@ -107,9 +108,12 @@ def write_html(path: Path, title: str, prov_lines: list[str], tables: list[Table
     parts.append("</ul>")
     for table in tables:
         parts += table_html(table)
-    parts.append(f'<p class="legend">Bold, green: best; italic: second best; {NOT_SIG}: not significantly different from the best method of the column '
-                 f'(paired test, p &ge; {ALPHA}, uncorrected; hover a cell for its p-value); {SEEN}: recogniser seen in this method\'s training. '
-                 "Grey brackets: bootstrap 95% CI. The HR ceiling row is not ranked.</p>")
+    if legend is not None:
+        parts.append(f'<p class="legend">{html.escape(legend)}</p>')
+    else:
+        parts.append(f'<p class="legend">Bold, green: best; italic: second best; {NOT_SIG}: not significantly different from the best method of the column '
+                     f'(paired test, p &ge; {ALPHA}, uncorrected; hover a cell for its p-value); {SEEN}: recogniser seen in this method\'s training. '
+                     "Grey brackets: bootstrap 95% CI. The HR ceiling row is not ranked.</p>")
     if under_trained:
         parts.append(f'<p class="legend">{html.escape(under_trained_note())}</p>')
     if best_of:

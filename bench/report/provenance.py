@@ -13,6 +13,10 @@ from lpsr.errors import UserError
 from lpsr.metrics.spec import CONFIDENT, recognisers_in
 from lpsr.metrics.stats import ALPHA, N_RESAMPLES, SEED
 
+#: how every table's bootstrap 95% CI is computed (leaderboard, robustness matrix)
+CI_TEXT = (f"percentile bootstrap 95% CI of the median (image metrics) or the rate (accuracies), {N_RESAMPLES} resamples, "
+           f"seed {SEED} (scipy.stats.bootstrap)")
+
 
 def provenance(results: list[MethodResults], reference: MethodResults | None, ocr: list[str], run_dir: Path) -> dict[str, Any]:
     first = results[0].result
@@ -42,7 +46,7 @@ def provenance(results: list[MethodResults], reference: MethodResults | None, oc
         "config_hashes": {mr.name: mr.result.get("config_hash") for mr in results},
         "hr_reference": reference is not None and bool(recognisers_in(reference.plates)),
         "statistics": {
-            "ci": f"percentile bootstrap 95% CI of the median (image metrics) or the rate (accuracies), {N_RESAMPLES} resamples, seed {SEED} (scipy.stats.bootstrap)",
+            "ci": CI_TEXT,
             "paired_tests": f"vs the best method of each column on the same plates: Wilcoxon signed-rank (two-sided) for continuous metrics, exact McNemar for exact plate reads and confident-but-wrong; {NOT_SIG} = p >= {ALPHA} (not significantly different from the best; uncorrected for multiple comparisons)",
             "marks": "bold = best, italic = second best (distinct values; ties share the mark)",
             "seen": f"{SEEN} = this recogniser (or a network derived from it) is part of the method's training loss, so its readability there is not an independent measurement",

@@ -111,7 +111,8 @@ def under_trained_note() -> str:
             "the best no-parameter upsampler's (the Bicubic floor); its row ranks the budget, not the method.")
 
 
-def _cell(spec: MetricSpec, values: Any, seen: bool = False) -> tuple[Cell, float]:
+def metric_cell(spec: MetricSpec, values: Any, seen: bool = False) -> tuple[Cell, float]:
+    """One metric over a method's plates (:func:`~lpsr.metrics.spec.aggregate_with_ci`) as a cell, and its value."""
     agg = aggregate_with_ci(spec, values)
     cell = Cell(agg["value"], agg["std"], seen=seen)
     if "ci95" in agg:
@@ -130,7 +131,7 @@ def compute_rows(results: list[MethodResults], reference: MethodResults | None, 
         for row, mr in zip(rows, results):
             if c.col not in mr.plates:
                 continue
-            row.cells[c.name], values[row.method] = _cell(c.spec, mr.plates[c.col], seen=c.ocr is not None and c.ocr in mr.seen)
+            row.cells[c.name], values[row.method] = metric_cell(c.spec, mr.plates[c.col], seen=c.ocr is not None and c.ocr in mr.seen)
         if c.spec.rank:
             marks = rank_marks(values, c.spec.higher_is_better)
             for row in rows:
@@ -150,7 +151,7 @@ def compute_rows(results: list[MethodResults], reference: MethodResults | None, 
         ref = Row(REFERENCE, True, {}, reference.result)
         for c in cols:
             if c.ocr is not None and c.col in reference.plates:
-                ref.cells[c.name] = _cell(c.spec, reference.plates[c.col])[0]
+                ref.cells[c.name] = metric_cell(c.spec, reference.plates[c.col])[0]
         if ref.cells:
             rows.append(ref)
     mark_under_trained(rows, cols)
