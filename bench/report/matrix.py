@@ -319,7 +319,7 @@ def build_matrix(run_dirs: list[Path], out_stem: Path, title: str | None = None)
                  "trains": {e.train["name"]: e.train for e in m.cells.values() if e.train}, "recognisers": m.ocr,
                  "notes": m.notes, "run_dirs": [str(d) for d in run_dirs], "statistics": CI_TEXT,
                  "figures": {"heatmap": png.name} if made else {}},
-        "cells": json.loads(pd.DataFrame(flat).to_json(orient="records")),
+        "cells": json.loads(pd.DataFrame(flat).to_json(orient="records", double_precision=15)),  # NaN -> null
     })
     legend = ("Bold, green: best of the test column; italic: second best. Grey brackets: bootstrap 95% CI. "
               f"{DELTA.strip()} columns: change from the row's {DEFAULT_DEGRADATION} test cell.")
