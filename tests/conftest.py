@@ -1,7 +1,9 @@
-"""Shared fixtures.  Tests run on CPU with few threads (CI has 2 cores)."""
+"""Shared fixtures.  Tests run on CPU with few threads: CI has 2 cores, and the suite runs
+on two pytest-xdist workers (pyproject's addopts), one torch thread each."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -9,7 +11,7 @@ from types import ModuleType
 import pytest
 import torch
 
-torch.set_num_threads(2)
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 REPO = Path(__file__).resolve().parents[1]
 CCPD_SAMPLE = REPO.parent / "shared" / "data" / "ccpd-sample"
