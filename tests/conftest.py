@@ -21,7 +21,7 @@ CCPD_SAMPLE = Path(os.environ.get("LPSR_CCPD_SAMPLE") or REPO.parent / "shared" 
 def plate_cache_dir(tmp_path_factory) -> Path:
     """Every test's plate cache (lpsr.data.plate_cache) lives in one session temp folder,
     never in ~/.cache; processes the tests start inherit it."""
-    from lpsr.data.plate_cache import CACHE_ENV
+    from lpsr.data.cache_dir import CACHE_ENV
 
     folder = tmp_path_factory.mktemp("plate-cache")
     with pytest.MonkeyPatch.context() as mp:

@@ -102,7 +102,8 @@ def terminal_bar(label: str, total: int) -> Bar:
 
 class ProcessMap:
     """:data:`Mapper` over ``workers`` processes (fewer than ``parallel_min`` plates wanted:
-    in this process)."""
+    in this process).  The workers start on the first parallel call and serve every split
+    until :meth:`close` (``with ProcessMap() as decode: ...``)."""
 
     def __init__(self, workers: int | None = None, make_bar: BarFactory | None = None, chunk: int = CHUNK_MAX,
                  parallel_min: int = PARALLEL_MIN) -> None:
@@ -110,6 +111,23 @@ class ProcessMap:
         self.make_bar = make_bar or no_bar
         self.chunk = max(1, chunk)
         self.parallel_min = parallel_min
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> "ProcessMap":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _workers(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+        return self._pool
 
     def __call__(self, fn: Callable[[Any], Any], items: Sequence[Any], label: str = "decode plates", want: int | None = None) -> Iterator[Any]:
         items = list(items)
@@ -130,8 +148,7 @@ class ProcessMap:
             finally:
                 update(total)
             return
-        context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
+        pool = self._workers()
         pending: deque[Future] = deque()
         try:
             queued = iter(chunks)
@@ -149,5 +166,6 @@ class ProcessMap:
                     done += 1
                     update(min(done, total))
         finally:  # also when the loader stops early: what it no longer needs is cancelled
-            pool.shutdown(wait=True, cancel_futures=True)
+            for future in pending:
+                future.cancel()
             update(total)

@@ -24,8 +24,8 @@ out -- missing file, bad JSON, checksum or shape mismatch, truncated array -- is
 one-line warning, removed and rebuilt, never used.  If the cache cannot be written (full
 disk, read-only home) the plates are used as decoded, with a warning.
 
-The cache folder is a setting: :func:`cache_root` (``--cache-dir``, else ``$LPSR_CACHE_DIR``,
-else :data:`DEFAULT_CACHE_DIR`).
+The cache folder is a setting: :func:`lpsr.data.cache_dir.cache_root` (``--cache-dir``, else
+``$LPSR_CACHE_DIR``, else ``~/.cache/lpsr-bench/plates``).
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from lpsr.data.cache_dir import cache_root
 from lpsr.data.fingerprint import compute_fingerprint, remember_fingerprint
 from lpsr.data.images import MAX_PIXELS_ENV, max_image_pixels
 from lpsr.data.parallel import BarFactory, Mapper, ProcessMap, terminal_bar
@@ -47,9 +48,6 @@ from lpsr.data.record import PlateRecord, PlateSplits
 from lpsr.data.splits import SPLIT_NAMES
 from lpsr.io import TEMP_SUFFIX, default_dir_mode, fsync_dir
 
-#: where stores live unless ``--cache-dir`` or ``$LPSR_CACHE_DIR`` says otherwise (the one default)
-DEFAULT_CACHE_DIR = "~/.cache/lpsr-bench/plates"
-CACHE_ENV = "LPSR_CACHE_DIR"
 #: bump whenever a loader makes other bytes (or ids, texts, meta, skips) from the same files:
 #: the cropper, the resize, decoding, the split rule.  Every older store is then left unused.
 CROPPER_VERSION = 1
@@ -66,19 +64,15 @@ class CorruptStore(Exception):
     """A store that must not be used (the message says why)."""
 
 
-def cache_root(explicit: str | Path | None = None) -> Path:
-    """The cache folder: ``explicit``, else ``$LPSR_CACHE_DIR``, else :data:`DEFAULT_CACHE_DIR`."""
-    raw = str(explicit) if explicit else os.environ.get(CACHE_ENV, "").strip() or DEFAULT_CACHE_DIR
-    return Path(raw).expanduser()
-
-
 # ----------------------------------------------------------------------------- the key
 def _listing(root: Path, skip: Path | None) -> tuple[str, int]:
     """sha256 over every file below ``root`` (sorted relative path, size, mtime_ns, inode)."""
     rows = []
+    if skip is not None and root not in skip.parents:
+        skip = None  # the cache is not inside the data: nothing to leave out
     for folder, dirs, files in os.walk(root, followlinks=True):
         here = Path(folder)
-        if skip is not None and (here == skip or skip in here.parents):
+        if here == skip:  # a cache kept inside the data folder would change the key it is stored under
             dirs[:] = []
             continue
         dirs.sort()
@@ -280,11 +274,12 @@ def load_cached(
     cache_dir: str | Path | None = None,
     report: Reporter | None = None,
     make_bar: BarFactory | None = None,
-    workers: int | None = None,
+    decode: Mapper | None = None,
 ) -> PlateSplits:
     """The plates ``load(decode)`` gives, from the store for (source, root, params) when one
-    checks out, else decoded over ``workers`` processes and stored.  ``report``: one-line
-    warnings (default: stderr); ``make_bar``: progress bars (default: a terminal bar)."""
+    checks out, else decoded (``decode``: over every core, :class:`ProcessMap`) and stored.
+    ``report``: one-line warnings (default: stderr); ``make_bar``: the decoding's progress
+    bars (default: a terminal bar)."""
     from filelock import FileLock, Timeout  # the lock waits for another builder (lpsr.lock.RunLock refuses instead)
 
     say = report or _stderr
@@ -297,7 +292,6 @@ def load_cached(
             return _finish(splits, fingerprint, HIT, folder)
         except CorruptStore:
             pass  # looked at again under the lock, and named there
-    decode = ProcessMap(workers, make_bar or terminal_bar)
     try:
         base.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(base / f".{folder.name}.lock"))
@@ -308,7 +302,7 @@ def load_cached(
             lock.acquire()
     except OSError as exc:
         say(f"plate cache {base} cannot be used ({exc.strerror or exc}); decoding the plates without it")
-        splits = load(decode)
+        splits = _decode(load, decode, make_bar)
         return _finish(splits, compute_fingerprint(splits), OFF, None)
     try:
         if folder.exists():
@@ -319,7 +313,7 @@ def load_cached(
                 say(f"plate cache {folder} is corrupt ({exc}); rebuilding it")
                 _remove(folder)
         _remove_stray_builds(folder)
-        splits = load(decode)
+        splits = _decode(load, decode, make_bar)
         fingerprint = compute_fingerprint(splits)
         if not (splits.train or splits.val or splits.test):
             return _finish(splits, fingerprint, OFF, None)  # nothing to keep (load_data names the problem)
@@ -333,6 +327,13 @@ def load_cached(
         return _finish(stored, fingerprint, BUILT, folder)
     finally:
         lock.release()
+
+
+def _decode(load: Callable[[Mapper], PlateSplits], decode: Mapper | None, make_bar: BarFactory | None) -> PlateSplits:
+    if decode is not None:
+        return load(decode)
+    with ProcessMap(make_bar=make_bar or terminal_bar) as over_the_cores:
+        return load(over_the_cores)
 
 
 def _stderr(message: str) -> None:
