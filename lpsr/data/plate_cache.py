@@ -174,7 +174,8 @@ def open_store(folder: Path, key: str) -> tuple[PlateSplits, str]:
             path = folder / f"{name}.npy"
             if path.stat().st_size != meta["bytes"]:
                 raise CorruptStore(f"{path.name} has {path.stat().st_size} bytes, {meta['bytes']} expected (truncated?)")
-            images = np.load(path, mmap_mode="r", allow_pickle=False)
+            # a plain ndarray view of the map: each plate's hr a zero-copy slice of the file
+            images = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
             n = len(entry["ids"])
             if images.dtype != np.uint8 or images.ndim != 4 or list(images.shape) != meta["shape"] or images.shape[0] != n:
                 raise CorruptStore(f"{path.name} holds {images.dtype} {images.shape}, the index lists {n} plates of {meta['shape']}")
@@ -204,14 +205,15 @@ def _fsync(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def write_store(folder: Path, key: str, splits: PlateSplits, fingerprint: str) -> None:
-    """Write ``splits`` as the store ``folder`` (built beside it, then renamed into place)."""
+def write_store(folder: Path, key: str, splits: PlateSplits, fingerprint: str, key_parts: dict | None = None) -> None:
+    """Write ``splits`` as the store ``folder`` (built beside it, then renamed into place);
+    ``key_parts`` (what the key hashes) is kept in the index, to tell why a store was not used."""
     shapes = {r.hr.shape for name in SPLIT_NAMES for r in splits.split(name)}
     if len(shapes) != 1:
         raise TypeError(f"plates of {len(shapes)} different sizes cannot share one array")
     (shape,) = shapes
     index = {
-        "store_format": STORE_FORMAT, "key": key, "name": splits.name, "skipped": splits.skipped,
+        "store_format": STORE_FORMAT, "key": key, "key_parts": key_parts or {}, "name": splits.name, "skipped": splits.skipped,
         "info": _encode(splits.info), "fingerprint": fingerprint,
         "splits": {name: {"ids": [r.id for r in splits.split(name)], "texts": [r.text for r in splits.split(name)],
                           "sources": [r.source for r in splits.split(name)],
@@ -284,7 +286,7 @@ def load_cached(
 
     say = report or _stderr
     base = cache_root(cache_dir)
-    key, _parts = cache_key(source, root, params, base)
+    key, parts = cache_key(source, root, params, base)
     folder = store_dir(base, source, root, key)
     if folder.is_dir():
         try:
@@ -318,7 +320,7 @@ def load_cached(
         if not (splits.train or splits.val or splits.test):
             return _finish(splits, fingerprint, OFF, None)  # nothing to keep (load_data names the problem)
         try:
-            write_store(folder, key, splits, fingerprint)
+            write_store(folder, key, splits, fingerprint, parts)
         except (OSError, TypeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             say(f"plate cache {folder} could not be written ({reason}); using the plates as decoded")
