@@ -24,6 +24,7 @@ INTERRUPTED = "interrupted: finished methods and the last checkpoint are kept; r
 class Terminated(KeyboardInterrupt):
     """SIGTERM, turned into the same clean stop as Ctrl-C."""
 
+
 class RateColumn(ProgressColumn):
     """Items per second of a bar (plates/s while loading and evaluating, steps/s while training)."""
 

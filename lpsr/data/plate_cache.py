@@ -70,11 +70,21 @@ def _listing(root: Path, skip: Path | None) -> tuple[str, int]:
     rows = []
     if skip is not None and root not in skip.parents:
         skip = None  # the cache is not inside the data: nothing to leave out
-    for folder, dirs, files in os.walk(root, followlinks=True):
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):  # folder: data may link a subfolder in
         here = Path(folder)
-        if here == skip:  # a cache kept inside the data folder would change the key it is stored under
+        try:
+            st = here.stat()
+            where = (st.st_dev, st.st_ino)
+        except OSError:
+            where = None
+        # a cache kept inside the data folder would change the key it is stored under; a
+        # folder reached twice (a link loop) is listed once
+        if here == skip or where in seen:
             dirs[:] = []
             continue
+        if where is not None:
+            seen.add(where)
         dirs.sort()
         for name in files:
             path = here / name
