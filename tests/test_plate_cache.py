@@ -229,6 +229,57 @@ def test_a_parallel_build_stores_what_a_serial_build_stores(ccpd_tree: Path, tmp
         assert (a / name).read_bytes() == (b / name).read_bytes()
 
 
+def _build_in_turn(folder: str, cache: str, marks: str, first: bool, queue) -> None:
+    """One of two processes loading folder: data through the cache: the first decodes (and
+    says so in ``marks``/started) and holds on until the second is about to load."""
+    import time
+
+    from lpsr.data.folder import load_folder
+
+    marks_dir = Path(marks)
+
+    def load(decode):
+        (marks_dir / "decoding").touch()
+        if first:
+            deadline = time.monotonic() + 60
+            while not (marks_dir / "second-ready").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(2.0)  # the second is at the lock by now
+        return load_folder(folder, decode=decode)
+
+    if not first:
+        (marks_dir / "second-ready").touch()
+    said: list[str] = []
+    splits = load_cached("folder", Path(folder), load, {"test": "lock"}, cache_dir=cache, report=said.append, decode=serial_map)
+    queue.put((first, splits.info["cache"], said, data_fingerprint(splits)))
+
+
+def test_two_processes_build_a_store_once_the_second_waits_and_reads_it(crops: Path, tmp_path: Path):
+    import multiprocessing
+    import time
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    args = (str(crops), str(tmp_path / "cache"), str(marks))
+    one = ctx.Process(target=_build_in_turn, args=(*args, True, queue))
+    one.start()
+    deadline = time.monotonic() + 60
+    while not (marks / "decoding").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (marks / "decoding").unlink()
+    two = ctx.Process(target=_build_in_turn, args=(*args, False, queue))
+    two.start()
+    results = sorted((queue.get(timeout=120) for _ in range(2)), reverse=True)
+    one.join(30), two.join(30)
+    (_, built, said_first, fp_first), (_, hit, said_second, fp_second) = results
+    assert (built, hit) == ("built", "hit")
+    assert fp_first == fp_second == data_fingerprint(load_data(f"folder:{crops}", cache=False))
+    assert said_first == [] and len(said_second) == 1 and "waiting for another process" in said_second[0]
+    assert not (marks / "decoding").exists()  # the second process never decoded
+
+
 @pytest.mark.slow
 def test_bench_run_twice_gives_the_same_plates_the_second_from_the_cache(ccpd_tree: Path, tmp_path: Path, capsys):
     outs = []
