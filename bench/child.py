@@ -27,7 +27,7 @@ class MethodJob:
 
 def run_method_job(job: MethodJob, report: Reporter, make_bar: BarFactory) -> MethodOutcome:
     ctx = job.ctx
-    splits = ctx.data.load()
+    splits = ctx.data.load(report, make_bar)
     fingerprint = data_fingerprint(splits)
     if fingerprint != ctx.facts.fingerprint:
         raise UserError(f"--data {ctx.data.spec}: the plates loaded for {job.method} (fingerprint {fingerprint}) are not the ones "

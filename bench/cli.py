@@ -9,9 +9,11 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
+from lpsr.data.cache_dir import DEFAULT_TEXT as CACHE_DEFAULT_TEXT
 from lpsr.errors import UserError, os_error_message
 
 #: ``bench report --matrix``'s output stem in the leaderboard folder
@@ -21,6 +23,14 @@ INTERRUPTED = "interrupted: finished methods and the last checkpoint are kept; r
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, turned into the same clean stop as Ctrl-C."""
+
+
+class RateColumn(ProgressColumn):
+    """Items per second of a bar (plates/s while loading and evaluating, steps/s while training)."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:.1f}/s" if task.speed else "", style="progress.data.speed")
+
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -113,8 +123,11 @@ def cli() -> None:
 @click.option("--degradation", default=None, metavar="NAME|PATH",
               help="how the test LR is made: a preset of configs/degradations/ (camera, camera-mild, ...) or a preset YAML; "
                    "training LR stays bicubic (docs/degradations.md) [bicubic: today's LR]")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help=f"plate cache folder: ccpd:/folder: photos are decoded once into it and memory-mapped by every later run [{CACHE_DEFAULT_TEXT}]")
+@click.option("--no-cache", is_flag=True, help="decode ccpd:/folder: data without the plate cache (same plates, slower)")
 def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboard_dir, limit, hr_size, crop, seed, strict,
-        isolation, deterministic, log_to, degradation) -> None:
+        isolation, deterministic, log_to, degradation, cache_dir, no_cache) -> None:
     """Train (or load) each method, evaluate on the same test plates, write a leaderboard.
 
     Exit status: 0 all finished; 1 a method crashed (or ran out of memory); 2 a method
@@ -154,9 +167,11 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
         deterministic=deterministic,
         log=_parse_log(log_to),
         degradation=degradation,
+        cache=not no_cache,
+        cache_dir=cache_dir,
     )
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
         console=console, transient=False,
     ) as progress:
 

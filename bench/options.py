@@ -41,3 +41,11 @@ def describe_skipped(names: list[str] | tuple[str, ...], shown: int = 5) -> str:
         return ""
     listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
     return f"{len(names)} files skipped: {listed}"
+
+
+def describe_load(info: dict) -> str:
+    """How the plates came (the run summary): load seconds and the plate cache's state."""
+    cache = {"hit": "plate cache hit", "built": "plate cache built", "off": "no plate cache"}.get(info.get("cache", ""))
+    seconds = info.get("load_seconds")
+    text = f"loaded in {seconds:.1f} s" if isinstance(seconds, (int, float)) else "loaded"
+    return text + (f" ({cache})" if cache else "")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from bench.progress import BarFactory
 from lpsr.data.record import PlateSplits
 from lpsr.data.sources import load_data
 from lpsr.degradations import Degradation, default_degradation
@@ -42,6 +43,9 @@ class RunPlan:
     log: tuple[str, ...] = ()
     #: ``--degradation``: how every method's test LR is made (a preset name or YAML path)
     degradation: str | None = None  # None: lpsr.degradations.DEFAULT_DEGRADATION
+    #: ``--no-cache``: decode ccpd:/folder: data without the plate cache; ``--cache-dir``: where it lives
+    cache: bool = True
+    cache_dir: Path | None = None  # None: lpsr.data.cache_dir.cache_root's default
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,18 @@ class DataSpec:
     synthetic_sizes: tuple[int, int, int]
     limit: int | None = None
     scale: int | None = None
+    #: the plate cache (lpsr.data.plate_cache): on or off, and its folder (None: the default);
+    #: it changes how fast the plates come, never which
+    cache: bool = True
+    cache_dir: str | None = None
 
-    def load(self) -> PlateSplits:
-        # the one place plates are loaded (a shared on-disk plate cache can replace it)
+    def load(self, report: Callable[[str], None] | None = None, make_bar: BarFactory | None = None) -> PlateSplits:
+        # the one place plates are loaded: through the plate cache, so the planner decodes
+        # the photos once and each method's process opens the same memory-mapped store
         limit = {"train": self.limit, "val": self.limit, "test": self.limit} if self.limit else None
         return load_data(self.spec, hr_size=self.hr_size, crop=self.crop, strict=self.strict, seed=self.seed,
-                         synthetic_sizes=self.synthetic_sizes, limit=limit, scale=self.scale)
+                         synthetic_sizes=self.synthetic_sizes, limit=limit, scale=self.scale,
+                         cache=self.cache, cache_dir=self.cache_dir, report=report, make_bar=make_bar)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from bench.child import MethodJob, run_method_job
 from bench.environment import git_commit
 from bench.isolation import run_in_child, use_processes
 from bench.method_run import MethodRun, record_failure
-from bench.options import check_seed, describe_skipped, resolve_degradation, resolve_device
+from bench.options import check_seed, describe_load, describe_skipped, resolve_degradation, resolve_device
 from bench.outcome import Failure, MethodOutcome
 from bench.plan import DataFacts, DataSpec, RunContext, RunPlan
 from bench.progress import BarFactory, Reporter, no_bar
@@ -73,8 +73,9 @@ class Runner:
         self._check_ocr()
         synth = self.profile.data.synthetic
         data = DataSpec(plan.data, self.hr_size, plan.crop or self.profile.data.crop, plan.strict, seed,
-                        (synth.train, synth.val, synth.test), plan.limit, plan.scale)
-        self.splits: PlateSplits = data.load()
+                        (synth.train, synth.val, synth.test), plan.limit, plan.scale, plan.cache,
+                        str(Path(plan.cache_dir).expanduser().absolute()) if plan.cache_dir else None)
+        self.splits: PlateSplits = data.load(self.report, self.make_bar)
         if not self.splits.test:
             raise UserError(f"--data {plan.data}: the test split is empty")
         check_training_splits(self.splits, sorted(train_settings), plan.data)
@@ -249,7 +250,7 @@ class Runner:
             self.report(
                 f"data {self.splits.name}: {len(self.splits.train)} train / {len(self.splits.val)} val / {len(self.splits.test)} test plates"
                 + (f" ({describe_skipped(skipped)})" if skipped else "")
-                + f"; profile {self.profile_name}; device {self.device}; run dir {self.run_dir}"
+                + f"; {describe_load(self.splits.info)}; profile {self.profile_name}; device {self.device}; run dir {self.run_dir}"
             )
             outcomes = [self._run_one(m) for m in self.methods]
             self.run_reference()

@@ -34,6 +34,11 @@ def default_file_mode() -> int:
     return 0o666 & ~_umask()
 
 
+def default_dir_mode() -> int:
+    """The mode ``mkdir`` would create a folder with (0o777 minus the umask), not mkdtemp's 0700."""
+    return 0o777 & ~_umask()
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a rename durable (POSIX); a no-op where folders cannot be opened."""
     try:

@@ -14,7 +14,20 @@ import torch
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 REPO = Path(__file__).resolve().parents[1]
-CCPD_SAMPLE = REPO.parent / "shared" / "data" / "ccpd-sample"
+#: ``$LPSR_CCPD_SAMPLE`` points a worktree (whose ../shared does not exist) at the sample
+CCPD_SAMPLE = Path(os.environ.get("LPSR_CCPD_SAMPLE") or REPO.parent / "shared" / "data" / "ccpd-sample")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def plate_cache_dir(tmp_path_factory) -> Path:
+    """Every test's plate cache (lpsr.data.plate_cache) lives in one session temp folder,
+    never in ~/.cache; processes the tests start inherit it."""
+    from lpsr.data.cache_dir import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("plate-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(folder))
+        yield folder
 
 
 def load_benchmark(name: str) -> ModuleType:

@@ -13,7 +13,7 @@ from lpsr.data.ccpd import crop_bbox, decode_plate, load_ccpd, parse_ccpd_name, 
 from lpsr.data.record import DataError
 from lpsr.data.sources import data_fingerprint, load_data
 
-SAMPLE = Path(__file__).resolve().parents[1].parent / "shared/data/ccpd-sample"
+from conftest import CCPD_SAMPLE as SAMPLE
 
 
 def need_sample() -> Path:

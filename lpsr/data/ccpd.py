@@ -16,6 +16,7 @@ No library parses CCPD names, so the parser is written here by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 
 from lpsr.data.images import check_hr_size, check_source_region, read_rgb, resize_to
+from lpsr.data.parallel import Mapper, serial_map
 from lpsr.data.record import HR_SIZE, DataError, PlateRecord, PlateSplits
 from lpsr.data.splits import SPLIT_NAMES, check_limit, split_by_plate
 
@@ -194,6 +196,13 @@ def load_ccpd_image(path: str | Path, size: tuple[int, int] = HR_SIZE, crop: str
     return PlateRecord(id=path.name, hr=hr, text=ann.text, source="ccpd", meta=meta)
 
 
+def _load_candidate(p: Path, split: str, size: tuple[int, int], crop: str, scale: int | None) -> PlateRecord:
+    """One listed or found photo (a module-level function: decode workers are handed it)."""
+    if not p.is_file():
+        raise DataError(f"image {p} listed in splits/{split}.txt does not exist; fix the split file or the folder")
+    return load_ccpd_image(p, size, crop, scale)
+
+
 def _read_split_file(path: Path) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -252,6 +261,7 @@ def load_ccpd(
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     limit: dict | None = None,
     scale: int | None = None,
+    decode: Mapper = serial_map,
 ) -> PlateSplits:
     """Load a CCPD folder into train/val/test plates.
 
@@ -262,6 +272,8 @@ def load_ccpd(
     so are degenerate plates (corners collapsed, or a source region smaller than the LR
     size ``hr_size / scale`` when ``scale`` is given).  Reasons: ``info["skip_reasons"]``.
     ``limit`` = {split: N} keeps the first N loadable plates of that split, files sorted by name.
+    ``decode`` maps the photo decoder over each split's files (:mod:`lpsr.data.parallel`:
+    in this process, or over the cores with the same plates).
     """
     root = Path(path)
     if not str(path) or not root.exists():
@@ -303,16 +315,15 @@ def load_ccpd(
     for name in SPLIT_NAMES:
         records: list[PlateRecord] = []
         cap = limit.get(name)
-        for p in sorted(candidates[name], key=lambda q: q.name):
+        paths = sorted(candidates[name], key=lambda q: q.name)
+        load_one = partial(_load_candidate, split=name, size=size, crop=crop, scale=scale)
+        for p, result in zip(paths, decode(load_one, paths, f"decode {name} plates", cap) if cap != 0 else ()):
+            if isinstance(result, DataError):
+                reject(p.name, result)
+                continue
+            records.append(result)
             if cap is not None and len(records) >= cap:
                 break
-            if not p.is_file():
-                reject(p.name, DataError(f"image {p} listed in splits/{name}.txt does not exist; fix the split file or the folder"))
-                continue
-            try:
-                records.append(load_ccpd_image(p, size, crop, scale))
-            except DataError as exc:
-                reject(p.name, exc)
         out[name] = records
 
     info.update({"source": "ccpd", "path": str(root.resolve()), "hr_size": list(size), "crop": crop, "skipped": skipped, "skip_reasons": reasons})

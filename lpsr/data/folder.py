@@ -10,10 +10,12 @@ Every crop is resized to hr_size.
 from __future__ import annotations
 
 import csv
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from lpsr.data.images import check_hr_size, check_source_region, read_rgb, resize_to
+from lpsr.data.parallel import Mapper, serial_map
 from lpsr.data.record import HR_SIZE, DataError, PlateRecord, PlateSplits
 from lpsr.data.splits import SPLIT_NAMES, check_limit, split_by_plate
 
@@ -69,6 +71,21 @@ def check_inside(root: Path, name: str, where: str) -> None:
                         "copy or hard-link the image into the folder")
 
 
+def _load_row(row: dict, root: Path, labels: Path, size: tuple[int, int], scale: int | None) -> PlateRecord:
+    """One row's crop resized to ``size`` (a module-level function: decode workers are handed it)."""
+    file = root / row["filename"]
+    try:
+        exists = file.is_file()
+    except (OSError, ValueError) as exc:  # e.g. a name too long for the file system
+        raise DataError(f"image {file} listed in {labels} line {row['line']} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    if not exists:
+        raise DataError(f"image {file} listed in {labels} line {row['line']} does not exist")
+    image = read_rgb(file)
+    check_source_region(f"image {file}", image.shape[1], image.shape[0], size, scale)
+    hr = resize_to(image, size)
+    return PlateRecord(id=row["filename"], hr=hr, text=row["text"], source="folder", meta={"path": str(file)})
+
+
 def load_folder(
     path: str | Path,
     *,
@@ -78,6 +95,7 @@ def load_folder(
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     limit: dict | None = None,
     scale: int | None = None,
+    decode: Mapper = serial_map,
 ) -> PlateSplits:
     """Load plate crops listed in ``path/labels.csv``.
 
@@ -85,7 +103,8 @@ def load_folder(
     the LR size ``hr_size / scale`` when ``scale`` is given), are skipped, counted and named
     in ``info["skipped"]`` with the reason in ``info["skip_reasons"]`` (``strict=True``: raise).
     A file name listed twice is kept once (first row).  ``limit`` = {split: N} keeps the
-    first N loadable plates of a split, sorted by file name.
+    first N loadable plates of a split, sorted by file name.  ``decode`` maps the crop
+    reader over each split's rows (:mod:`lpsr.data.parallel`).
     """
     root = Path(path)
     if not str(path) or not root.is_dir():
@@ -119,28 +138,18 @@ def load_folder(
     for name, part in zip(SPLIT_NAMES, parts):
         records: list[PlateRecord] = []
         cap = limit.get(name)
-        for row in sorted(part, key=lambda r: r["filename"]):
+        ordered = sorted(part, key=lambda r: r["filename"])
+        load_one = partial(_load_row, root=root, labels=labels, size=size, scale=scale)
+        for row, result in zip(ordered, decode(load_one, ordered, f"decode {name} plates", cap) if cap != 0 else ()):
+            if isinstance(result, DataError):
+                if strict:
+                    raise result
+                skipped.append(row["filename"])
+                reasons[row["filename"]] = str(result)
+                continue
+            records.append(result)
             if cap is not None and len(records) >= cap:
                 break
-            file = root / row["filename"]
-            try:
-                try:
-                    exists = file.is_file()
-                except (OSError, ValueError) as exc:  # e.g. a name too long for the file system
-                    raise DataError(f"image {file} listed in {labels} line {row['line']} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
-                if not exists:
-                    raise DataError(f"image {file} listed in {labels} line {row['line']} does not exist")
-                image = read_rgb(file)
-                check_source_region(f"image {file}", image.shape[1], image.shape[0], size, scale)
-                hr = resize_to(image, size)
-            except DataError as exc:
-                if strict:
-                    raise
-                skipped.append(row["filename"])
-                reasons[row["filename"]] = str(exc)
-                continue
-            meta = {"path": str(file)}
-            records.append(PlateRecord(id=row["filename"], hr=hr, text=row["text"], source="folder", meta=meta))
         out[name] = records
 
     texts = [{r.text for r in out[n]} for n in SPLIT_NAMES]

@@ -167,7 +167,8 @@ def realesrgan(hr: np.ndarray, scale: int, preset: RealEsrganPreset, rng: np.ran
     """uint8 HxWx3 RGB HR (mod-cropped to ``scale``) -> uint8 (H/s)x(W/s)x3 LR."""
     h, w = hr.shape[:2]
     frac = preset.max_kernel_fraction
-    img = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1)[None].float().div_(255.0)
+    # a copy: a cached plate is a read-only view of the plate cache's memory map (torch warns on those)
+    img = torch.from_numpy(np.array(hr, dtype=np.uint8, order="C")).permute(2, 0, 1)[None].float().div_(255.0)
     with torch.no_grad():
         # first degradation, on the HR
         first = preset.first
