@@ -69,11 +69,15 @@ def load_data(
 
 
 def data_fingerprint(splits: PlateSplits) -> str:
-    """Short sha256 over every plate's split, id, text and image bytes (cache key for results)."""
+    """Short sha256 over every plate's split, id, text and image bytes (cache key for results);
+    an LR-only plate's LR bytes, marked as such, with its track and frame."""
     digest = hashlib.sha256()
     for name in SPLIT_NAMES:
         for record in splits.split(name):
-            header = f"{name}\x00{record.id}\x00{record.text}\x00{record.hr.shape}\x00"
+            if record.hr is None:  # LR-only data (its own header: never equal to an HR plate's)
+                header = f"{name}\x00{record.id}\x00{record.text}\x00lr{record.lr.shape}\x00{record.meta.get('track')}\x00{record.meta.get('frame')}\x00"
+            else:
+                header = f"{name}\x00{record.id}\x00{record.text}\x00{record.hr.shape}\x00"
             digest.update(header.encode("utf-8"))
-            digest.update(record.hr.tobytes())
+            digest.update((record.hr if record.hr is not None else record.lr).tobytes())
     return digest.hexdigest()[:16]
