@@ -497,7 +497,9 @@ def make_all(run_dir: Path, results, reference, rows, ocr: list[str], fig_dir: P
     if psnr_y_distribution(results, p):
         made.append((key, f"Per-plate {HEADLINE.short} distribution of every method (box: quartiles; dots: plates)", p))
     p = fig_dir / "cost_quality.png"
-    if cost_quality(rows, ocr, p):
+    if not any(HEADLINE.name() in r.cells for r in rows):
+        skipped.append(f"cost vs quality (no {HEADLINE.short}: readability only, the data has no HR)")
+    elif cost_quality(rows, ocr, p):
         made.append(("cost_quality", f"Cost vs quality: parameters and ms/plate against median {HEADLINE.short}" + (" and exact plate accuracy per recogniser" if ocr else ""), p))
     p = fig_dir / "qualitative.png"
     ok, rule = qualitative_grid(run_dir, results, reference, ocr, p)
