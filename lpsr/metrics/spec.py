@@ -14,7 +14,7 @@ Per-plate columns of ``plates.csv`` (one row per test plate, in test-split order
     ocr_<rec>_text, ocr_<rec>_conf, ocr_<rec>_exact, ocr_<rec>_char_acc, ocr_<rec>_cbw   (per recogniser)
 
 LR-only data (no HR: :func:`scored_ocr_metrics` with ``has_hr=False``) has no image columns
-and one more per recogniser, ``ocr_<rec>_xlpsr`` (:data:`XLPSR`); data with tracks adds
+and one more per recogniser, ``ocr_<rec>_xlpsr`` (:data:`READABILITY_ONLY_METRICS`); data with tracks adds
 ``track, frame`` after ``text``, and :func:`track_table` makes one row per track (the vote
 of its frames, :data:`TRACK_METRICS`).
 """
@@ -42,6 +42,8 @@ TRACK_COLUMN = "track"
 FRAME_COLUMN = "frame"
 #: a track's vote per recogniser (:func:`track_table`)
 _TRACK_TEXT_COLUMN = "ocr_{ocr}_track_text"
+#: a track's number of frames (:func:`track_table`)
+TRACK_FRAMES_COLUMN = "frames"
 #: metric kinds with one value per recogniser (their column holds ``{ocr}``)
 PER_RECOGNISER = ("ocr", "track")
 
@@ -281,7 +283,7 @@ def track_table(table: pd.DataFrame) -> pd.DataFrame | None:
         return None
     groups = list(table.groupby(table[TRACK_COLUMN].astype(str), sort=False))
     rows: dict[str, list[Any]] = {TRACK_COLUMN: [k for k, _ in groups], TRUTH_COLUMN: [str(g[TRUTH_COLUMN].iloc[0]) for _, g in groups],
-                                  "frames": [len(g) for _, g in groups]}
+                                  TRACK_FRAMES_COLUMN: [len(g) for _, g in groups]}
     for ocr in recognisers_in(table):
         votes = [track_vote(list(zip(g[text_column(ocr)].astype(str), pd.to_numeric(g[CONFIDENCE.col(ocr)], errors="coerce").fillna(0.0))))
                  for _, g in groups]
