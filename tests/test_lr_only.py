@@ -115,7 +115,7 @@ def test_lr_folder_loads_lr_records_without_hr_all_test(tmp_path, plates):
 
 
 @pytest.mark.parametrize("labels, where, match", [
-    ("lr_filename,plate\nx.png,A1\n", "", r"lacks column\(s\) text.*lr_filename,text"),
+    ("lr_filename,plate\nx.png,A1\n", " line 1", r"lacks column\(s\) text.*lr_filename,text"),
     ("filename,lr_filename,text\nx.png,y.png,A1\n", " line 1", "both filename .*and lr_filename"),
     ("lr_filename,text,split\na.png,A1,test\nb.png,A1,train\n", " line 3", "split 'train'.*every plate is a test plate"),
     ("lr_filename,text,track\na.png,A1,t1\nb.png,A2,t1\n", " line 3", "track 't1' has text 'A2' here but 'A1' on line 2"),

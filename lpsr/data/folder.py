@@ -60,7 +60,7 @@ def read_labels(path: Path) -> Labels:
             name_column = LR_FILENAME if lr_only else "filename"
             missing = [c for c in (name_column, "text") if c not in columns]
             if missing:
-                raise DataError(f"{path} lacks column(s) {', '.join(missing)}; its header must be filename,text[,split] "
+                raise DataError(f"{path} line 1 (the header) lacks column(s) {', '.join(missing)}; its header must be filename,text[,split] "
                                 f"(or {LR_HEADER} for LR crops without HR) (found: {','.join(columns) or 'nothing'})")
             has_split, has_track = "split" in columns, lr_only and "track" in columns
             rows = []
