@@ -164,6 +164,7 @@ def test_a_learned_method_scores_lr_only_data_with_weights(tmp_path, capsys, pla
     assert list(table.columns) == ["id", "text"] and len(table) == 3
     result = json.loads((tmp_path / "run" / "tiny" / "result.json").read_text(encoding="utf-8"))
     assert result["data"]["lr_only"] and result["data"]["n_test"] == 3 and result["status"] == "loaded"
+    assert result["degradation"] is None  # the LR is the data's own, not made by a degradation
 
 
 def xlpsr_by_hand(reading: str, truth: str) -> float:
