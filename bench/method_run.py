@@ -7,6 +7,7 @@ Nothing here knows which method it carries.  Each method's outputs go to
     train.jsonl     training log (losses, learned weights, val PSNR)
     ckpt/           best/last weights (safetensors) + resumable state
     plates.csv      one row per test plate: PSNR, PSNR-Y, SSIM-Y, OCR text/confidence/accuracy
+    tracks.csv      LR-only data with tracks: one row per track, each recogniser's vote
     result.json     summary; written last, so its presence means the method finished (or failed)
 
 What a rerun keeps, re-evaluates or moves aside: :mod:`bench.method_dir`.
@@ -34,6 +35,7 @@ from lpsr.evaluate import mean_psnr, measure_cost, plates_table, save_images, su
 from lpsr.io import atomic_path, write_json, write_text
 from lpsr.method import Method, count_parameters
 from lpsr.metrics.spec import summary as metric_summary
+from lpsr.metrics.spec import track_table
 from lpsr.train.checkpoint import load_weights
 from lpsr.train.ddp import distributed_context
 from lpsr.train.loop import train
@@ -145,7 +147,7 @@ class MethodRun:
         bar(1)
         # one per-plate scoring function (lpsr.metrics.spec.plate_table) writes plates.csv
         table, ocr_info = plates_table(test, srs, hrs, ctx.crop_border, list(ctx.ocr), done=lambda k: bar(1 + k))
-        lr_h, lr_w = hrs[0].shape[0] // method.scale, hrs[0].shape[1] // method.scale
+        lr_h, lr_w = srs[0].shape[0] // method.scale, srs[0].shape[1] // method.scale
         cost = measure_cost(method, model, (lr_h, lr_w), self.device, min(ctx.eval_batch, len(test)))
         measured = {"params": count_parameters(model), "val_psnr": val_psnr,  # mean over the val plates: best checkpoint's, or as evaluated
                     "sr_seconds": round(sr_seconds, 3), "ocr": ocr_info, "n_plates": len(table), "cost": cost,
@@ -157,6 +159,10 @@ class MethodRun:
         method, mdir = self.method, self.mdir
         with atomic_path(mdir / "plates.csv") as tmp:
             table.to_csv(tmp, index=False)
+        tracks = track_table(table)
+        if tracks is not None:  # LR-only data with tracks: each track's vote per recogniser
+            with atomic_path(mdir / "tracks.csv") as tmp:
+                tracks.to_csv(tmp, index=False)
         save_images(mdir / "sr_test.npz", [p.id for p in self.splits.test], srs)
         result = result_record(self.ctx, method, self.cfg, trained.status, describe={**method.describe(), **trained.recipe},
                                train=trained.train, weights=self.cfg.get("weights"), images="sr_test.npz", **measured)

@@ -84,6 +84,10 @@ class DataFacts:
     n_val: int
     n_test: int
     skipped: tuple[str, ...] = ()
+    #: LR-only data (real LR crops, no HR): readability-only scoring, its LR size and whether it has tracks
+    lr_only: bool = False
+    lr_size: tuple[int, int] | None = None
+    tracks: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,4 +144,6 @@ class RunContext:
             "n_val": self.facts.n_val,
             "n_test": self.facts.n_test,
             "skipped": list(self.facts.skipped),
+            # only LR-only data says so (the default's records stay as they were)
+            **({"lr_only": True, "lr_size": list(self.facts.lr_size or ()), "tracks": self.facts.tracks} if self.facts.lr_only else {}),
         }

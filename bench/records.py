@@ -73,7 +73,8 @@ def result_record(ctx: RunContext, method: Method, cfg: dict[str, Any], status: 
         "seed": ctx.seed,
         "torch": str(torch.__version__),
         "machine": machine_facts(device),
-        "degradation": ctx.degradation.describe(),  # the test LR (bicubic too)
+        # the test LR (bicubic too); none for LR-only data, whose LR is the data's own
+        "degradation": None if ctx.facts.lr_only else ctx.degradation.describe(),
         **fields,
     }
     return {key: values[key] for key in RESULT_FIELDS if key in values}

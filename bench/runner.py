@@ -46,6 +46,17 @@ from lpsr.train.settings import TrainSettings
 __all__ = ["MethodOutcome", "RunPlan", "Runner"]
 
 
+def check_lr_only(spec: str, trainers: list[str], degradation) -> None:
+    """LR-only data (real LR crops, no HR) is scored as given: nothing can train on it and no
+    degradation applies."""
+    if trainers:
+        raise UserError(f"--data {spec}: LR-only data (lr_filename in labels.csv) has no HR to train {', '.join(trainers)} on; "
+                        f"pass --weights {trainers[0]}=FILE (a model trained elsewhere) or train on data with HR")
+    if not degradation.is_default:
+        raise UserError(f"--degradation {degradation.name}: --data {spec} is LR-only data, scored on its LR crops as given "
+                        "(no HR to degrade); drop --degradation")
+
+
 class Runner:
     def __init__(self, plan: RunPlan, report: Reporter = print, progress_factory: BarFactory | None = None) -> None:
         self.plan = plan
@@ -78,11 +89,16 @@ class Runner:
         self.splits: PlateSplits = data.load(self.report, self.make_bar)
         if not self.splits.test:
             raise UserError(f"--data {plan.data}: the test split is empty")
+        if self.splits.lr_only:
+            check_lr_only(plan.data, sorted(train_settings), degradation)
         check_training_splits(self.splits, sorted(train_settings), plan.data)
         for plate in self.splits.test + self.splits.val + self.splits.train:
-            modcrop(plate.hr, plan.scale, plate.id)  # fails now, not after an hour of training
+            if plate.hr is not None:
+                modcrop(plate.hr, plan.scale, plate.id)  # fails now, not after an hour of training
+        info = self.splits.info
         facts = DataFacts(self.splits.name, data_fingerprint(self.splits), len(self.splits.train), len(self.splits.val),
-                          len(self.splits.test), tuple(self.splits.info.get("skipped", [])))
+                          len(self.splits.test), tuple(info.get("skipped", [])), self.splits.lr_only,
+                          tuple(info["lr_size"]) if info.get("lr_size") else None, bool(info.get("tracks")))
         run_dir = Path(plan.run_dir) if plan.run_dir else Path("runs") / f"{self.splits.name}-x{plan.scale}-{self.profile_name}{degradation.suffix}"
         check_not_file(run_dir, "--run-dir")
         # --weights: load every file into its network now (a corrupt or mismatched file
@@ -217,6 +233,8 @@ class Runner:
         """OCR on the HR plates (the readability ceiling) and the HR images for the report's
         figures, once per data set and recogniser set."""
         ctx = self.ctx
+        if ctx.facts.lr_only:
+            return  # LR-only data has no HR: no ceiling row
         ref_dir = ctx.run_dir / "_hr"
         key = config_hash({"fingerprint": ctx.facts.fingerprint, "ocr": list(ctx.ocr), "hr_size": list(ctx.data.hr_size),
                            "scale": ctx.scale})

@@ -29,9 +29,10 @@ def super_resolve_plates(
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Return (SR, HR) uint8 images in plate order; HR is mod-cropped to the scale.  Each
     plate's LR is ``degradation`` (default: today's bicubic) keyed by the plate's id, so
-    every method sees the same LR bytes."""
+    every method sees the same LR bytes.  An LR-only plate (no HR) is super-resolved from
+    its own LR as given; its HR is None."""
     degradation = degradation or default_degradation()
-    pairs = [degradation.pair(p.hr, method.scale, key=p.id) for p in plates]
+    pairs = [(p.lr, None) if p.hr is None else degradation.pair(p.hr, method.scale, key=p.id) for p in plates]
     by_shape: dict[tuple, list[int]] = defaultdict(list)
     for i, (lr, _) in enumerate(pairs):
         by_shape[lr.shape].append(i)
@@ -47,9 +48,10 @@ def super_resolve_plates(
             for i, img in zip(chunk, to_uint8(sr)):
                 srs[i] = img
     hrs = [hr for _, hr in pairs]
-    for sr, hr, p in zip(srs, hrs, plates):
-        if sr.shape != hr.shape:
-            raise RuntimeError(f"method '{method.name}' returned {sr.shape} for plate {p.id}, expected {hr.shape}")
+    for sr, (lr, hr), p in zip(srs, pairs, plates):
+        want = hr.shape if hr is not None else (lr.shape[0] * method.scale, lr.shape[1] * method.scale, 3)
+        if sr.shape != want:
+            raise RuntimeError(f"method '{method.name}' returned {sr.shape} for plate {p.id}, expected {want}")
     return srs, hrs  # type: ignore[return-value]
 
 
@@ -57,11 +59,16 @@ def plates_table(
     plates: list[PlateRecord], srs: list[np.ndarray] | None, hrs: list[np.ndarray] | None, crop_border: int,
     ocr: list[str], done=None,
 ):
-    """``plates.csv`` as a table (image metrics + each recogniser's reads) and OCR speed info."""
+    """``plates.csv`` as a table (image metrics + each recogniser's reads) and OCR speed info.
+    LR-only plates (no HR, ``hrs`` of Nones): readability only, with their tracks and frames."""
     from lpsr.score_ocr import read_plates
 
     reads, info = read_plates(ocr, srs if srs is not None else hrs, done=done)
-    table = plate_table([p.id for p in plates], [p.text for p in plates], srs, hrs, crop_border, reads)
+    has_hr = all(p.hr is not None for p in plates)
+    meta = {} if has_hr else {key: [str(p.meta[key]) for p in plates] if all(key in p.meta for p in plates) else None
+                              for key in ("track", "frame")}
+    table = plate_table([p.id for p in plates], [p.text for p in plates], srs, hrs if has_hr else None, crop_border, reads,
+                        has_hr=has_hr, tracks=meta.get("track"), frames=meta.get("frame"))
     return table, info
 
 

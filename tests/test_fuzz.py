@@ -52,7 +52,8 @@ def test_ccpd_parser_returns_annotation_or_data_error(text):
 cell = st.one_of(st.text(max_size=10), st.sampled_from(["train", "val", "test", "x.png", "皖A12345", "", '"', ",", "\x00", "\r"]))
 row = st.lists(cell, min_size=0, max_size=5).map(",".join)
 header = st.sampled_from(["filename,text", "filename,text,split", "file,text", " filename , text ", "filename,filename,text", "",
-                          "text,filename,split,extra"])
+                          "text,filename,split,extra",
+                          "lr_filename,text", "lr_filename,text,track,frame", "lr_filename,text,split", "filename,lr_filename,text"])
 csv_text = st.one_of(st.builds(lambda h, rows: "\n".join([h, *rows]), header, st.lists(row, max_size=8)), st.text(max_size=120))
 encoding = st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1"])
 _TMP = Path(tempfile.mkdtemp(prefix="lpsr-fuzz-"))
@@ -68,14 +69,17 @@ def test_labels_reader_returns_rows_or_data_error(text, enc):
         data = text.encode("utf-8")
     path.write_bytes(data)
     try:
-        rows, has_split = read_labels(path)
+        labels = read_labels(path)
+        rows, has_split = labels.rows, labels.has_split
     except DataError as exc:
         assert str(exc).startswith(str(path))
         return
     for r in rows:
         assert r["filename"] and r["text"] and isinstance(r["line"], int)
         if has_split:
-            assert r["split"] in ("train", "val", "test")
+            assert r["split"] in (("test",) if labels.lr_only else ("train", "val", "test"))
+        if labels.has_track:
+            assert r["track"]
 
 
 # ------------------------------------------------------------------ profiles

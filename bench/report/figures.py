@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from bench.report.interface import floor_name, floor_upscale, is_the_floor
+from bench.report.results import readability_only
 from bench.report.table import cost_values
 from lpsr.metrics.spec import HEADLINE, HEADLINE_OCR, ID_COLUMN, PARAMS, TIMED, TRUTH_COLUMN, fmt_count, text_column
 from lpsr.errors import UserError
@@ -497,10 +498,15 @@ def make_all(run_dir: Path, results, reference, rows, ocr: list[str], fig_dir: P
     if psnr_y_distribution(results, p):
         made.append((key, f"Per-plate {HEADLINE.short} distribution of every method (box: quartiles; dots: plates)", p))
     p = fig_dir / "cost_quality.png"
-    if cost_quality(rows, ocr, p):
+    if not any(HEADLINE.name() in r.cells for r in rows):
+        skipped.append(f"cost vs quality (no {HEADLINE.short}: readability only, the data has no HR)")
+    elif cost_quality(rows, ocr, p):
         made.append(("cost_quality", f"Cost vs quality: parameters and ms/plate against median {HEADLINE.short}" + (" and exact plate accuracy per recogniser" if ocr else ""), p))
     p = fig_dir / "qualitative.png"
-    ok, rule = qualitative_grid(run_dir, results, reference, ocr, p)
+    if readability_only(results):
+        ok, rule = False, "no HR: readability only"
+    else:
+        ok, rule = qualitative_grid(run_dir, results, reference, ocr, p)
     if not ok:
         skipped.append(f"qualitative grid ({rule})")
     else:

@@ -75,11 +75,16 @@ def flat_rows(rows: list[Row], cols: list[Column]) -> list[dict[str, Any]]:
     return out
 
 
-def metric_table() -> list[dict[str, Any]]:
-    """The metric specs as data (for the JSON output)."""
+def metric_table(cols: list[Column]) -> list[dict[str, Any]]:
+    """The metric specs as data (for the JSON output): the image and OCR metrics, or, when the
+    leaderboard has other columns (readability only, tracks), the specs of its columns; then
+    the cost metrics."""
+    shown = list(dict.fromkeys(c.spec for c in cols))
+    default = [*IMAGE_METRICS, *OCR_METRICS]
+    specs = default if set(shown) <= set(default) else shown
     return [{"key": m.key, "label": m.label, "kind": m.kind, "column": m.column, "aggregate": m.aggregate.name,
              "higher_is_better": m.higher_is_better, "test": m.test, "ci": m.ci, "description": m.description}
-            for m in (*IMAGE_METRICS, *OCR_METRICS, *COST_METRICS)]
+            for m in (*specs, *COST_METRICS)]
 
 
 def figure_set_name(prov: dict[str, Any], methods: list[str]) -> str:
@@ -157,7 +162,7 @@ def build(run_dir: Path, out_stem: Path, names: list[str] | None = None, fingerp
         pd.DataFrame([{**r, **provenance_columns(prov), "commit": method_commit.get(r.get("method"), ",".join(prov["commit"]))}
                       for r in flat]).to_csv(tmp, index=False)
     write_json(out_stem.with_suffix(".json"), {
-        "meta": {"provenance": prov, "best_of": best_of, "failed": [f["method"] for f in failures], "metrics": metric_table(), "cost_batch": batch_note,
+        "meta": {"provenance": prov, "best_of": best_of, "failed": [f["method"] for f in failures], "metrics": metric_table(cols), "cost_batch": batch_note,
                  "figures": {k: p.relative_to(out_stem.parent).as_posix() for k, _c, p in made},
                  # kept for tools written against the first format
                  **{k: results[0].result.get(k) for k in ("scale", "profile", "device", "commit", "data", "eval")}},

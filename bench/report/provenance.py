@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.report.results import MethodResults
+from bench.report.results import MethodResults, readability_only
 from bench.report.table import NOT_SIG, SEEN, cost_values, is_learned
 from lpsr.degradations import recorded_degradation
 from lpsr.errors import UserError
@@ -14,6 +14,8 @@ from lpsr.metrics.spec import CONFIDENT, recognisers_in
 from lpsr.metrics.stats import ALPHA, N_RESAMPLES, SEED
 
 #: how every table's bootstrap 95% CI is computed (leaderboard, robustness matrix)
+#: what a leaderboard of LR-only data (no HR) says instead of its image metrics
+READABILITY_ONLY = "readability only: the data has no HR"
 CI_TEXT = (f"percentile bootstrap 95% CI of the median (image metrics) or the rate (accuracies), {N_RESAMPLES} resamples, "
            f"seed {SEED} (scipy.stats.bootstrap)")
 
@@ -45,6 +47,9 @@ def provenance(results: list[MethodResults], reference: MethodResults | None, oc
         "crop_border": ev.get("crop_border"),
         "config_hashes": {mr.name: mr.result.get("config_hash") for mr in results},
         "hr_reference": reference is not None and bool(recognisers_in(reference.plates)),
+        # LR-only data (no HR): readability only, and whether tracks were voted (absent otherwise)
+        **({"readability_only": READABILITY_ONLY, "lr_size": data.get("lr_size"),
+            "tracks": any(mr.tracks is not None for mr in results)} if readability_only(results) else {}),
         "statistics": {
             "ci": CI_TEXT,
             "paired_tests": f"vs the best method of each column on the same plates: Wilcoxon signed-rank (two-sided) for continuous metrics, exact McNemar for exact plate reads and confident-but-wrong; {NOT_SIG} = p >= {ALPHA} (not significantly different from the best; uncorrected for multiple comparisons)",
@@ -91,9 +96,11 @@ def provenance_lines(prov: dict[str, Any], batch_note: str) -> list[str]:
     return [
         budget_line(prov),
         f"- data: `{d.get('name')}` (`--data {d.get('spec')}`), {d.get('n_train')} train / {d.get('n_val')} val / {d.get('n_test')} test plates, "
-        f"HR {hr[0]}x{hr[1]} ({d.get('crop')} crop), fingerprint `{d.get('fingerprint')}`",
+        + ("LR crops only, no HR" if prov.get("readability_only") else f"HR {hr[0]}x{hr[1]} ({d.get('crop')} crop)")
+        + f", fingerprint `{d.get('fingerprint')}`",
         f"- scale: x{prov['scale']}; LR = {lr_text(prov)}",
         f"- profile: `{one(prov['profile'])}`; seed: {one(prov['seed'])}; device: {one(prov['device'])}; torch {one(prov['torch'])}; {commit_text(prov)}",
+        readability_line(prov) if prov.get("readability_only") else
         f"- PSNR on RGB and {prov['y_convention']}; crop border {prov['crop_border']} px; SR rounded to uint8 before scoring",
         f"- recognisers: {', '.join(prov['recognisers']) or 'none (--ocr none)'}; HR ceiling row: {'yes' if prov['hr_reference'] else 'no'}",
         "- values: median ± std over test plates [bootstrap 95% CI]; plate acc, char acc, conf-but-wrong: rate over plates [bootstrap 95% CI]; "
@@ -105,8 +112,22 @@ def provenance_lines(prov: dict[str, Any], batch_note: str) -> list[str]:
     ]
 
 
+def readability_line(prov: dict[str, Any]) -> str:
+    """LR-only data: what is scored instead of PSNR / PSNR-Y / SSIM-Y, and the track vote."""
+    from lpsr.metrics.spec import READABILITY_ONLY_METRICS, TRACK_METRICS
+
+    line = (f"- **{prov['readability_only']}** (LR-only `folder:` data, `lr_filename` in labels.csv): no PSNR, PSNR-Y or SSIM-Y; "
+            "SR rounded to uint8 and read; " + "; ".join(f"{m.label}: {m.description}" for m in READABILITY_ONLY_METRICS))
+    if prov.get("tracks"):
+        line += "; " + "; ".join(f"{m.label}: {m.description}" for m in TRACK_METRICS) + " (beside the per-frame rates)"
+    return line
+
+
 def lr_text(prov: dict[str, Any]) -> str:
     """How the test LR was made: today's bicubic, or the degradation with every parameter."""
+    if prov.get("readability_only"):
+        w, h = prov.get("lr_size") or ("?", "?")
+        return f"the data's own LR crops (no HR), each resized to the run's LR size {w}x{h} (hr_size / scale)"
     deg = prov.get("degradation")
     if not deg:
         return "antialiased bicubic downscale of the HR plate"

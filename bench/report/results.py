@@ -13,7 +13,7 @@ import pandas as pd
 from bench.report.interface import order
 from lpsr.degradations import recorded_degradation
 from lpsr.errors import UserError
-from lpsr.metrics.spec import ID_COLUMN, TRUTH_COLUMN, recognisers_in, text_column
+from lpsr.metrics.spec import FRAME_COLUMN, ID_COLUMN, TRACK_COLUMN, TRUTH_COLUMN, has_image_metrics, recognisers_in, text_column, track_table
 
 REFERENCE = "HR (ceiling)"
 
@@ -39,6 +39,18 @@ class MethodResults:
         seen = desc.get("ocr_seen_in_training") or []
         return [str(s) for s in seen] if isinstance(seen, (list, tuple)) else [str(seen)]
 
+    @property
+    def tracks(self) -> pd.DataFrame | None:
+        """One row per track (LR-only data with tracks: each recogniser's vote), from plates.csv."""
+        if "_tracks" not in self.__dict__:
+            self.__dict__["_tracks"] = track_table(self.plates)
+        return self.__dict__["_tracks"]
+
+
+def readability_only(results: list[MethodResults]) -> bool:
+    """Results on data without HR (LR-only): no method's plates.csv has an image metric."""
+    return bool(results) and not any(has_image_metrics(mr.plates) for mr in results)
+
 
 # -- loading ---------------------------------------------------------------------------------
 def read_json(path: Path) -> dict[str, Any]:
@@ -56,7 +68,7 @@ def read_plates(path: Path, n_expected: int | None) -> pd.DataFrame:
     if not path.is_file():
         raise ReportError(f"{path}: missing (its result.json says the method finished); rerun `bench run` for that method")
     try:
-        table = pd.read_csv(path, keep_default_na=False, dtype={ID_COLUMN: str, TRUTH_COLUMN: str})
+        table = pd.read_csv(path, keep_default_na=False, dtype={c: str for c in (ID_COLUMN, TRUTH_COLUMN, TRACK_COLUMN, FRAME_COLUMN)})
     except Exception as exc:
         raise ReportError(f"{path}: unreadable per-plate table ({type(exc).__name__}); rerun `bench run` for that method") from None
     if ID_COLUMN not in table.columns:
@@ -66,7 +78,7 @@ def read_plates(path: Path, n_expected: int | None) -> pd.DataFrame:
                           "rerun `bench run` for that method")
     text_columns = {text_column(ocr) for ocr in recognisers_in(table)}
     for col in table.columns:
-        if col not in (ID_COLUMN, TRUTH_COLUMN) and col not in text_columns:
+        if col not in (ID_COLUMN, TRUTH_COLUMN, TRACK_COLUMN, FRAME_COLUMN) and col not in text_columns:
             table[col] = pd.to_numeric(table[col], errors="coerce")
     return table
 

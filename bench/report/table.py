@@ -9,9 +9,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import pandas as pd
+
 from bench.report.interface import is_floor as is_floor_method
-from bench.report.results import REFERENCE, MethodResults
-from lpsr.metrics.spec import COST_METRICS, HEADLINE, IMAGE_METRICS, OCR_METRICS, TIMED, MetricSpec, aggregate_with_ci
+from bench.report.results import REFERENCE, MethodResults, readability_only
+from lpsr.metrics.spec import COST_METRICS, HEADLINE, IMAGE_METRICS, TIMED, TRACK_METRICS, MetricSpec, aggregate_with_ci, scored_ocr_metrics
 from lpsr.metrics.stats import ALPHA, paired_p, rank_marks
 
 NOT_SIG = "†"
@@ -77,11 +79,22 @@ def is_floor(result: dict[str, Any]) -> bool:
     return is_floor_method(str(result.get("method")))
 
 
-def columns_for(ocr: list[str]) -> list[Column]:
-    cols = [Column(m) for m in IMAGE_METRICS]
+def columns_for(ocr: list[str], has_hr: bool = True, tracks: bool = False) -> list[Column]:
+    """The metric columns: image metrics (none without HR: LR-only data), then per recogniser
+    its OCR metrics (:func:`~lpsr.metrics.spec.scored_ocr_metrics`) and, with tracks, the
+    per-track ones."""
+    cols = [Column(m) for m in IMAGE_METRICS] if has_hr else []
     for name in ocr:
-        cols += [Column(m, name) for m in OCR_METRICS]
+        cols += [Column(m, name) for m in scored_ocr_metrics(has_hr)]
+        cols += [Column(m, name) for m in TRACK_METRICS] if tracks else []
     return cols
+
+
+def values_of(mr: MethodResults, c: Column):
+    """A method's values of one column: per plate (plates.csv), or per track for track metrics
+    (:attr:`MethodResults.tracks`); an empty table when the method has neither."""
+    table = mr.tracks if c.spec.kind == "track" else mr.plates
+    return table if table is not None else pd.DataFrame()
 
 
 def headline_column(cols: list[Column]) -> Column | None:
@@ -123,15 +136,15 @@ def metric_cell(spec: MetricSpec, values: Any, seen: bool = False) -> tuple[Cell
 def compute_rows(results: list[MethodResults], reference: MethodResults | None, ocr: list[str]) -> tuple[list[Row], list[Column], dict[str, str]]:
     """Aggregates, CIs, ranks and paired tests for every method x metric; returns the rows,
     the columns and, per column, the best method the tests compare against."""
-    cols = columns_for(ocr)
+    cols = columns_for(ocr, not readability_only(results), any(mr.tracks is not None for mr in results))
     rows = [Row(mr.name, False, {}, mr.result) for mr in results]
     best_of: dict[str, str] = {}
     for c in cols:
         values: dict[str, float] = {}
         for row, mr in zip(rows, results):
-            if c.col not in mr.plates:
+            if c.col not in values_of(mr, c):
                 continue
-            row.cells[c.name], values[row.method] = metric_cell(c.spec, mr.plates[c.col], seen=c.ocr is not None and c.ocr in mr.seen)
+            row.cells[c.name], values[row.method] = metric_cell(c.spec, values_of(mr, c)[c.col], seen=c.ocr is not None and c.ocr in mr.seen)
         if c.spec.rank:
             marks = rank_marks(values, c.spec.higher_is_better)
             for row in rows:
@@ -143,15 +156,15 @@ def compute_rows(results: list[MethodResults], reference: MethodResults | None, 
                 # ties: the first in leaderboard order (max/min keep the first extreme they meet)
                 best = (max if c.spec.higher_is_better else min)(finite, key=finite.get)
                 best_of[c.name] = best
-                best_vals = next(mr for mr in results if mr.name == best).plates[c.col].to_numpy(dtype=float)
+                best_vals = values_of(next(mr for mr in results if mr.name == best), c)[c.col].to_numpy(dtype=float)
                 for row, mr in zip(rows, results):
                     if row.method != best and c.name in row.cells:
-                        row.cells[c.name].p = paired_p(c.spec.test, mr.plates[c.col].to_numpy(dtype=float), best_vals)
+                        row.cells[c.name].p = paired_p(c.spec.test, values_of(mr, c)[c.col].to_numpy(dtype=float), best_vals)
     if reference is not None:
         ref = Row(REFERENCE, True, {}, reference.result)
         for c in cols:
-            if c.ocr is not None and c.col in reference.plates:
-                ref.cells[c.name] = metric_cell(c.spec, reference.plates[c.col])[0]
+            if c.ocr is not None and c.col in values_of(reference, c):
+                ref.cells[c.name] = metric_cell(c.spec, values_of(reference, c)[c.col])[0]
         if ref.cells:
             rows.append(ref)
     mark_under_trained(rows, cols)
@@ -251,7 +264,8 @@ def quality_table(rows: list[Row], cols: list[Column], batch_note: str, failures
     columns += [_metric_column(c, c.spec.title()) for c in cols if c.ocr is None]
     columns += [TableColumn("iters to best / total", lambda r: Shown(train_text(r.result)[0], (r.result.get("train") or {}).get("best_iteration"))),
                 TableColumn("train s", lambda r: Shown(train_text(r.result)[1], (r.result.get("train") or {}).get("train_seconds")))]
-    return Table("quality", "Image quality and cost", columns, [r for r in rows if not r.reference], list(failures or []))
+    title = "Image quality and cost" if any(c.ocr is None for c in cols) else "Cost (readability only: the data has no HR)"
+    return Table("quality", title, columns, [r for r in rows if not r.reference], list(failures or []))
 
 
 def ocr_tables(rows: list[Row], cols: list[Column], ocr: list[str]) -> list[Table]:

@@ -21,16 +21,19 @@ def compute_fingerprint(splits: PlateSplits) -> str:
     digest = hashlib.sha256()
     for name in SPLIT_NAMES:
         for record in splits.split(name):
-            header = f"{name}\x00{record.id}\x00{record.text}\x00{record.hr.shape}\x00"
+            if record.hr is None:  # LR-only data (its own header: never equal to an HR plate's)
+                header = f"{name}\x00{record.id}\x00{record.text}\x00lr{record.lr.shape}\x00{record.meta.get('track')}\x00{record.meta.get('frame')}\x00"
+            else:
+                header = f"{name}\x00{record.id}\x00{record.text}\x00{record.hr.shape}\x00"
             digest.update(header.encode("utf-8"))
-            digest.update(record.hr.tobytes())
+            digest.update((record.hr if record.hr is not None else record.lr).tobytes())
     return digest.hexdigest()[:16]
 
 
 def _held(splits: PlateSplits) -> tuple:
     """The objects the splits hold: lists, records, their ids, texts and images."""
     lists = (splits.train, splits.val, splits.test)
-    return lists + tuple(x for lst in lists for r in lst for x in (r, r.id, r.text, r.hr))
+    return lists + tuple(x for lst in lists for r in lst for x in (r, r.id, r.text, r.hr, r.lr))
 
 
 def remember_fingerprint(splits: PlateSplits, fingerprint: str) -> None:

@@ -1,4 +1,5 @@
-"""A folder of plate crops with ``labels.csv`` (``filename,text`` and optionally ``split``).
+"""A folder of plate crops with ``labels.csv`` (``filename,text`` and optionally ``split``),
+or of LR crops without HR (``lr_filename,text`` and optionally ``track``, ``frame``).
 
 ``filename`` is relative to the folder and must stay inside it: an absolute path or a
 ``..`` is an error naming the row, and so is a symbolic link (placed in the folder) that
@@ -6,10 +7,20 @@ leads out of it; a link to another file inside the folder is followed.  ``split`
 val / test), when the column is there, says where each plate goes; without it the plates
 are split by plate string with ``split_by_plate``, the same rule the CCPD loader uses.
 Every crop is resized to hr_size.
+
+**LR-only data**: a header with ``lr_filename`` instead of ``filename`` says that the crops
+are real low-resolution plates (a camera's, UFPR-SR-Plates' or LRLPR's LR frames) and that
+there is no HR.  Each crop is resized to the run's LR size ``hr_size / scale`` (area
+averaging when shrinking, bicubic when enlarging) and kept as ``PlateRecord.lr``; every
+plate is a test plate (a ``split`` column, if any, must say ``test``).  ``track`` groups
+frames of one car (every frame of a track must have the same text; the runs add a per-track
+vote); ``frame`` is carried into ``plates.csv`` as given.  A header with both ``filename``
+and ``lr_filename`` is an error: one folder is either HR or LR-only.
 """
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Sequence
@@ -21,27 +32,54 @@ from lpsr.data.splits import SPLIT_NAMES, check_limit, split_by_plate
 
 LABELS = "labels.csv"
 REQUIRED_COLUMNS = ("filename", "text")
+#: the column that names LR crops instead of ``filename`` (LR-only data, no HR)
+LR_FILENAME = "lr_filename"
+LR_HEADER = "lr_filename,text[,track,frame]"
 
 
-def read_labels(path: Path) -> tuple[list[dict], bool]:
-    """Rows of labels.csv as dicts (filename, text[, split], line) and whether a split column exists."""
+@dataclass
+class Labels:
+    """labels.csv read: rows as dicts (``filename`` (for LR-only data: its ``lr_filename``),
+    ``text``, ``line`` and the optional columns), whether a ``split`` column exists, whether
+    the crops are LR-only and whether a ``track`` column exists."""
+
+    rows: list[dict]
+    has_split: bool
+    lr_only: bool = False
+    has_track: bool = False
+
+
+def read_labels(path: Path) -> Labels:
+    """labels.csv checked row by row: each bad row is a DataError naming the file and line."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             columns = [c.strip() for c in (reader.fieldnames or [])]
-            missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+            lr_only = LR_FILENAME in columns
+            if lr_only and "filename" in columns:
+                raise DataError(f"{path} line 1: both filename (HR crops) and {LR_FILENAME} (LR crops, no HR) columns; a folder is "
+                                f"either HR data (filename,text[,split]) or LR-only data ({LR_HEADER}): put them in two folders")
+            name_column = LR_FILENAME if lr_only else "filename"
+            missing = [c for c in (name_column, "text") if c not in columns]
             if missing:
-                raise DataError(f"{path} lacks column(s) {', '.join(missing)}; its header must be filename,text[,split] (found: {','.join(columns) or 'nothing'})")
-            has_split = "split" in columns
+                raise DataError(f"{path} line 1 (the header) lacks column(s) {', '.join(missing)}; its header must be filename,text[,split] "
+                                f"(or {LR_HEADER} for LR crops without HR) (found: {','.join(columns) or 'nothing'})")
+            has_split, has_track = "split" in columns, lr_only and "track" in columns
             rows = []
             for line, raw in enumerate(reader, start=2):
                 row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
                 if not any(row.values()):
                     continue
+                row["filename"] = row.pop(name_column)
                 if not row["filename"] or not row["text"]:
-                    raise DataError(f"{path} line {line}: filename and text must both be filled in")
+                    raise DataError(f"{path} line {line}: {name_column} and text must both be filled in")
                 if has_split and row.get("split", "") not in SPLIT_NAMES:
                     raise DataError(f"{path} line {line}: split {row.get('split', '')!r} is not one of train, val, test")
+                if lr_only and has_split and row["split"] != "test":
+                    raise DataError(f"{path} line {line}: split {row['split']!r}, but LR-only data ({LR_FILENAME}) has no HR to train "
+                                    "on: every plate is a test plate (write test or drop the split column)")
+                if has_track and not row.get("track"):
+                    raise DataError(f"{path} line {line}: track is empty; give every row a track (a single frame is a track of one)")
                 row["line"] = line
                 check_relative(row["filename"], f"{path} line {line}")
                 rows.append(row)
@@ -49,7 +87,19 @@ def read_labels(path: Path) -> tuple[list[dict], bool]:
         raise DataError(f"{path} is not UTF-8 text; save labels.csv as UTF-8") from None
     except csv.Error as exc:
         raise DataError(f"{path} is not a valid CSV file: {exc}") from None
-    return rows, has_split
+    if has_track:
+        check_tracks(path, rows)
+    return Labels(rows, has_split, lr_only, has_track)
+
+
+def check_tracks(path: Path, rows: list[dict]) -> None:
+    """Every frame of a track shows the same plate: one text per track."""
+    first: dict[str, dict] = {}
+    for row in rows:
+        seen = first.setdefault(row["track"], row)
+        if seen["text"] != row["text"]:
+            raise DataError(f"{path} line {row['line']}: track {row['track']!r} has text {row['text']!r} here but {seen['text']!r} "
+                            f"on line {seen['line']}; the frames of one track show one plate")
 
 
 def check_relative(name: str, where: str) -> None:
@@ -71,8 +121,10 @@ def check_inside(root: Path, name: str, where: str) -> None:
                         "copy or hard-link the image into the folder")
 
 
-def _load_row(row: dict, root: Path, labels: Path, size: tuple[int, int], scale: int | None) -> PlateRecord:
-    """One row's crop resized to ``size`` (a module-level function: decode workers are handed it)."""
+def _load_row(row: dict, root: Path, labels: Path, size: tuple[int, int], scale: int | None,
+              lr_size: tuple[int, int] | None = None, lr_only: bool = False) -> PlateRecord:
+    """One row's crop resized to ``size`` (HR data) or to ``lr_size`` (LR-only data), as a
+    record (a module-level function: decode workers are handed it)."""
     file = root / row["filename"]
     try:
         exists = file.is_file()
@@ -81,9 +133,12 @@ def _load_row(row: dict, root: Path, labels: Path, size: tuple[int, int], scale:
     if not exists:
         raise DataError(f"image {file} listed in {labels} line {row['line']} does not exist")
     image = read_rgb(file)
-    check_source_region(f"image {file}", image.shape[1], image.shape[0], size, scale)
-    hr = resize_to(image, size)
-    return PlateRecord(id=row["filename"], hr=hr, text=row["text"], source="folder", meta={"path": str(file)})
+    # a real LR crop only has to be a picture (2x2 px); an HR crop must hold the LR size
+    check_source_region(f"image {file}", image.shape[1], image.shape[0], size, None if lr_size else scale)
+    pixels = resize_to(image, lr_size or size)
+    meta = {"path": str(file), **{k: row[k] for k in ("track", "frame") if lr_only and k in row}}
+    hr, lr = (None, pixels) if lr_size else (pixels, None)
+    return PlateRecord(id=row["filename"], hr=hr, text=row["text"], source="folder", meta=meta, lr=lr)
 
 
 def load_folder(
@@ -114,7 +169,13 @@ def load_folder(
         raise DataError(f"{labels} not found; a folder source needs labels.csv with columns filename,text[,split]")
     size = check_hr_size(hr_size)
     limit = check_limit(limit)
-    rows, has_split = read_labels(labels)
+    table = read_labels(labels)
+    rows, has_split = table.rows, table.has_split
+    lr_size = None
+    if table.lr_only:
+        if not scale:
+            raise DataError(f"{labels}: LR-only data ({LR_FILENAME}) needs the scale to know its LR size (hr_size / scale); pass scale")
+        lr_size = (size[0] // scale, size[1] // scale)
     if not rows:
         raise DataError(f"{labels} lists no plates; add one row per image: filename,text[,split]")
 
@@ -125,7 +186,10 @@ def load_folder(
     rows = list(unique.values())
     for row in rows:
         check_inside(root, row["filename"], f"{labels} line {row['line']}")
-    if has_split:
+    if table.lr_only:
+        parts = [[], [], rows]
+        rule = "LR-only data: every plate is a test plate"
+    elif has_split:
         parts = [[r for r in rows if r["split"] == name] for name in SPLIT_NAMES]
         rule = "split column"
     else:
@@ -139,7 +203,7 @@ def load_folder(
         records: list[PlateRecord] = []
         cap = limit.get(name)
         ordered = sorted(part, key=lambda r: r["filename"])
-        load_one = partial(_load_row, root=root, labels=labels, size=size, scale=scale)
+        load_one = partial(_load_row, root=root, labels=labels, size=size, scale=scale, lr_size=lr_size, lr_only=table.lr_only)
         for row, result in zip(ordered, decode(load_one, ordered, f"decode {name} plates", cap) if cap != 0 else ()):
             if isinstance(result, DataError):
                 if strict:
@@ -157,6 +221,8 @@ def load_folder(
     info = {"source": "folder", "path": str(root.resolve()), "hr_size": list(size), "split_rule": rule,
             "duplicates_dropped": duplicates, "strings_in_two_splits": shared, "skipped": skipped,
             "skip_reasons": reasons}
+    if lr_size:
+        info.update({"lr_only": True, "lr_size": list(lr_size), "tracks": table.has_track})
     if limit:
         info["limit"] = dict(limit)
     return PlateSplits(name=root.resolve().name, train=out["train"], val=out["val"], test=out["test"], skipped=len(skipped), info=info)

@@ -52,7 +52,7 @@ from lpsr.io import TEMP_SUFFIX, default_dir_mode, fsync_dir
 #: the cropper, the resize, decoding, the split rule.  Every older store is then left unused.
 CROPPER_VERSION = 1
 #: the store's own layout (files and index fields)
-STORE_FORMAT = 1
+STORE_FORMAT = 2  # 2: LR-only data (rows hold LR crops, index "lr_only")
 INDEX, CHECKSUM = "index.json", "checksum.json"
 #: ``info["cache"]``: a store was read, written, or not used (disabled, or not writable)
 HIT, BUILT, OFF = "hit", "built", "off"
@@ -189,7 +189,8 @@ def open_store(folder: Path, key: str) -> tuple[PlateSplits, str]:
             n = len(entry["ids"])
             if images.dtype != np.uint8 or images.ndim != 4 or list(images.shape) != meta["shape"] or images.shape[0] != n:
                 raise CorruptStore(f"{path.name} holds {images.dtype} {images.shape}, the index lists {n} plates of {meta['shape']}")
-            out[name] = [PlateRecord(id=i, hr=images[k], text=t, source=s, meta=m)
+            lr_only = bool(index.get("lr_only", False))  # the rows hold LR crops (LR-only data), not HR plates
+            out[name] = [PlateRecord(id=i, hr=None if lr_only else images[k], text=t, source=s, meta=m, lr=images[k] if lr_only else None)
                          for k, (i, t, s, m) in enumerate(zip(entry["ids"], entry["texts"], entry["sources"], entry["metas"], strict=True))]
         splits = PlateSplits(name=index["name"], train=out["train"], val=out["val"], test=out["test"],
                              skipped=int(index["skipped"]), info=dict(index["info"]))
@@ -202,10 +203,15 @@ def open_store(folder: Path, key: str) -> tuple[PlateSplits, str]:
 
 
 # ----------------------------------------------------------------------- write a store
+def _pixels(record: PlateRecord) -> np.ndarray:
+    """What a record's array row holds: its HR plate, or its LR crop for LR-only data."""
+    return record.hr if record.hr is not None else record.lr
+
+
 def _write_array(path: Path, records: list[PlateRecord], shape: tuple[int, int, int]) -> None:
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(records), *shape))
     for k, record in enumerate(records):
-        out[k] = record.hr
+        out[k] = _pixels(record)
     out.flush()
     del out
 
@@ -218,13 +224,13 @@ def _fsync(path: Path) -> None:
 def write_store(folder: Path, key: str, splits: PlateSplits, fingerprint: str, key_parts: dict | None = None) -> None:
     """Write ``splits`` as the store ``folder`` (built beside it, then renamed into place);
     ``key_parts`` (what the key hashes) is kept in the index, to tell why a store was not used."""
-    shapes = {r.hr.shape for name in SPLIT_NAMES for r in splits.split(name)}
+    shapes = {_pixels(r).shape for name in SPLIT_NAMES for r in splits.split(name)}
     if len(shapes) != 1:
         raise TypeError(f"plates of {len(shapes)} different sizes cannot share one array")
     (shape,) = shapes
     index = {
         "store_format": STORE_FORMAT, "key": key, "key_parts": key_parts or {}, "name": splits.name, "skipped": splits.skipped,
-        "info": _encode(splits.info), "fingerprint": fingerprint,
+        "info": _encode(splits.info), "fingerprint": fingerprint, "lr_only": splits.lr_only,
         "splits": {name: {"ids": [r.id for r in splits.split(name)], "texts": [r.text for r in splits.split(name)],
                           "sources": [r.source for r in splits.split(name)],
                           "metas": [_encode(r.meta) for r in splits.split(name)]} for name in SPLIT_NAMES},

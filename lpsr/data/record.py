@@ -1,4 +1,5 @@
-"""The unit of data every source yields: one rectified HR plate with its true text."""
+"""The unit of data every source yields: one rectified HR plate with its true text (or, for
+LR-only data, one LR plate as a camera gave it, with no HR)."""
 from __future__ import annotations
 
 from lpsr.errors import UserError
@@ -22,17 +23,22 @@ class DataError(UserError):
 
 @dataclass
 class PlateRecord:
-    """One plate.  ``hr`` is an RGB uint8 array of shape (H, W, 3)."""
+    """One plate.  ``hr`` is an RGB uint8 array of shape (H, W, 3); LR-only data (a real LR
+    crop, no HR) has ``hr=None`` and the LR plate, at the run's LR size, in ``lr``."""
 
     id: str
-    hr: np.ndarray
+    hr: np.ndarray | None
     text: str
     source: str = ""
     meta: dict = field(default_factory=dict)
+    lr: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if self.hr.dtype != np.uint8 or self.hr.ndim != 3 or self.hr.shape[2] != 3:
-            raise DataError(f"plate {self.id}: HR image must be uint8 HxWx3, got {self.hr.dtype} {self.hr.shape}")
+        if (self.hr is None) == (self.lr is None):
+            raise DataError(f"plate {self.id}: give either an HR image or (LR-only data) an LR image, not {'both' if self.hr is not None else 'neither'}")
+        for what, image in (("HR", self.hr), ("LR", self.lr)):
+            if image is not None and (image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3):
+                raise DataError(f"plate {self.id}: {what} image must be uint8 HxWx3, got {image.dtype} {image.shape}")
 
 
 @dataclass
@@ -45,6 +51,11 @@ class PlateSplits:
     test: list[PlateRecord]
     skipped: int = 0
     info: dict = field(default_factory=dict)
+
+    @property
+    def lr_only(self) -> bool:
+        """LR-only data: its plates are real LR crops without HR (readability-only scoring)."""
+        return any(r.hr is None for r in self.train + self.val + self.test)
 
     def split(self, which: str) -> list[PlateRecord]:
         if which not in ("train", "val", "test"):

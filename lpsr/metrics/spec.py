@@ -12,6 +12,11 @@ Per-plate columns of ``plates.csv`` (one row per test plate, in test-split order
 
     id, text, psnr, psnr_y, ssim_y,
     ocr_<rec>_text, ocr_<rec>_conf, ocr_<rec>_exact, ocr_<rec>_char_acc, ocr_<rec>_cbw   (per recogniser)
+
+LR-only data (no HR: :func:`scored_ocr_metrics` with ``has_hr=False``) has no image columns
+and one more per recogniser, ``ocr_<rec>_xlpsr`` (:data:`READABILITY_ONLY_METRICS`); data with tracks adds
+``track, frame`` after ``text``, and :func:`track_table` makes one row per track (the vote
+of its frames, :data:`TRACK_METRICS`).
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from lpsr.metrics.image import psnr, psnr_y, ssim_y
-from lpsr.metrics.text import char_accuracy, exact_match
+from lpsr.metrics.text import char_accuracy, exact_match, track_vote, xlpsr_score
 
 #: a plate read with at least this confidence counts as "confident"
 CONFIDENT = 0.9
@@ -32,6 +37,15 @@ CONFIDENT = 0.9
 ID_COLUMN = "id"
 TRUTH_COLUMN = "text"
 _TEXT_COLUMN = "ocr_{ocr}_text"
+#: LR-only folder data's optional columns: the track a frame belongs to, and the frame
+TRACK_COLUMN = "track"
+FRAME_COLUMN = "frame"
+#: a track's vote per recogniser (:func:`track_table`)
+_TRACK_TEXT_COLUMN = "ocr_{ocr}_track_text"
+#: a track's number of frames (:func:`track_table`)
+TRACK_FRAMES_COLUMN = "frames"
+#: metric kinds with one value per recogniser (their column holds ``{ocr}``)
+PER_RECOGNISER = ("ocr", "track")
 
 
 def text_column(ocr: str) -> str:
@@ -72,8 +86,9 @@ class MetricSpec:
     """One metric.
 
     ``kind``: ``image`` (per plate from SR/HR: ``per_plate(sr, hr, crop_border)``), ``ocr``
-    (per plate and recogniser: ``per_plate(text, conf, truth)``) or ``cost`` (per method,
-    read from ``result["cost"][key]``; no per-plate value).
+    (per plate and recogniser: ``per_plate(text, conf, truth)``), ``track`` (per track and
+    recogniser, a row of :func:`track_table`: ``per_plate(vote, truth)``) or ``cost`` (per
+    method, read from ``result["cost"][key]``; no per-plate value).
     ``column``: the ``plates.csv`` column; ``{ocr}`` is replaced by the recogniser name.
     ``aggregate``: :data:`MEDIAN` (shown as median ± std), :data:`MEAN` (a rate, shown in
     %) or :data:`VALUE` (cost metrics).
@@ -107,14 +122,14 @@ class MetricSpec:
 
     def col(self, ocr: str | None = None) -> str:
         """The per-plate column (or summary key stem) for recogniser ``ocr``."""
-        return self.column.format(ocr=ocr) if self.kind == "ocr" else self.column
+        return self.column.format(ocr=ocr) if self.kind in PER_RECOGNISER else self.column
 
     def name(self, ocr: str | None = None) -> str:
         """Unique key of this metric (for one recogniser): ``psnr_y``, ``ppocr.plate_acc``."""
-        return f"{ocr}.{self.key}" if self.kind == "ocr" else self.key
+        return f"{ocr}.{self.key}" if self.kind in PER_RECOGNISER else self.key
 
     def title(self, ocr: str | None = None) -> str:
-        return f"{self.label} ({ocr})" if self.kind == "ocr" else self.label
+        return f"{self.label} ({ocr})" if self.kind in PER_RECOGNISER else self.label
 
     def fmt(self, value: float | None) -> str:
         """A value as the tables print it (``-`` for missing / NaN)."""
@@ -161,6 +176,22 @@ OCR_METRICS: tuple[MetricSpec, ...] = (
                per_plate=lambda text, conf, truth: float(conf)),
 )
 
+#: scored only on LR-only data (readability only, no HR): a default run's columns stay as they were
+READABILITY_ONLY_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("xlpsr", "XLPSR score", "ocr", "ocr_{ocr}_xlpsr", MEAN, True, 3, test="wilcoxon", ci=True,
+               description="ICIP 2026 XLPSR: +2 per correct character in place, 0 per blank `_` or missing one, -1 per wrong "
+                           "(or extra) one, over the maximum 2 x len(truth); mean over plates, in [-1, 1]",
+               per_plate=lambda text, conf, truth: float(xlpsr_score(text, truth))),
+)
+
+#: per track (data with a ``track`` column): one row per track of :func:`track_table`
+TRACK_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("track_acc", "track plate acc", "track", "ocr_{ocr}_track_exact", MEAN, True, 1, percent=True, test="mcnemar",
+               ci=True, description="exact reads of each track's vote (UFPR-SR-Plates: the most frequent character per "
+                                    "position over the track's frames; ties to the highest summed confidence), rate over tracks",
+               per_plate=lambda vote, truth: float(exact_match(vote, truth))),
+)
+
 COST_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("params", "params", "cost", "params", VALUE, False, 0, rank=False,
                description="trainable parameters of the SR network", formatter=fmt_count),
@@ -180,6 +211,19 @@ PARAMS: MetricSpec = next(m for m in COST_METRICS if m.key == "params")
 TIMED: MetricSpec = next(m for m in COST_METRICS if m.key == "ms")
 #: the readability metric the cost/quality figure plots (per recogniser)
 HEADLINE_OCR: MetricSpec = next(m for m in OCR_METRICS if m.key == "plate_acc")
+#: the recogniser's confidence per plate (what a track's vote breaks ties with)
+CONFIDENCE: MetricSpec = next(m for m in OCR_METRICS if m.key == "rho")
+
+
+def scored_ocr_metrics(has_hr: bool = True) -> tuple[MetricSpec, ...]:
+    """The per-plate OCR metrics of a table: :data:`OCR_METRICS`, plus
+    :data:`READABILITY_ONLY_METRICS` on data without HR."""
+    return OCR_METRICS if has_hr else OCR_METRICS + READABILITY_ONLY_METRICS
+
+
+def has_image_metrics(table: pd.DataFrame) -> bool:
+    """Whether a ``plates.csv`` table holds image metrics (False: LR-only data, readability only)."""
+    return any(m.col() in table for m in IMAGE_METRICS)
 
 
 def recognisers_in(table: pd.DataFrame) -> list[str]:
@@ -199,14 +243,23 @@ def plate_table(
     hrs: Sequence[np.ndarray] | None,
     crop_border: int = 0,
     reads: dict[str, Sequence[tuple[str, float]]] | None = None,
+    *,
+    has_hr: bool = True,
+    tracks: Sequence[str] | None = None,
+    frames: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """THE per-plate scoring function: one row per plate, the columns of ``plates.csv``.
 
     ``srs``/``hrs`` None: no image metrics (the HR reference row).  ``reads``: for each
-    recogniser, ``(text, confidence)`` per plate.
+    recogniser, ``(text, confidence)`` per plate.  ``has_hr=False`` (LR-only data, ``hrs``
+    None): readability only, with :data:`READABILITY_ONLY_METRICS`.  ``tracks`` /
+    ``frames``: each plate's track and frame (LR-only data with tracks).
     """
     n = len(ids)
     rows: dict[str, list[Any]] = {ID_COLUMN: list(ids), TRUTH_COLUMN: list(truths)}
+    for column, values in ((TRACK_COLUMN, tracks), (FRAME_COLUMN, frames)):
+        if values is not None:
+            rows[column] = list(values)
     if srs is not None and hrs is not None:
         if len(srs) != n or len(hrs) != n:
             raise ValueError(f"{len(srs)} SR / {len(hrs)} HR images for {n} plates")
@@ -216,8 +269,27 @@ def plate_table(
         if len(plate_reads) != n:
             raise ValueError(f"recogniser {ocr}: {len(plate_reads)} reads for {n} plates")
         rows[text_column(ocr)] = [t for t, _ in plate_reads]
-        for m in OCR_METRICS:
+        for m in scored_ocr_metrics(has_hr):
             rows[m.col(ocr)] = [m.per_plate(t, float(c), g) for (t, c), g in zip(plate_reads, truths)]
+    return pd.DataFrame(rows)
+
+
+def track_table(table: pd.DataFrame) -> pd.DataFrame | None:
+    """One row per track of a ``plates.csv`` table with a ``track`` column (None without):
+    ``track``, ``text``, ``frames`` and per recogniser its vote (:func:`track_vote` over the
+    frames' readings and confidences, in table order) and :data:`TRACK_METRICS`.  Tracks in
+    order of first appearance, so two methods' tables on the same plates pair row by row."""
+    if TRACK_COLUMN not in table:
+        return None
+    groups = list(table.groupby(table[TRACK_COLUMN].astype(str), sort=False))
+    rows: dict[str, list[Any]] = {TRACK_COLUMN: [k for k, _ in groups], TRUTH_COLUMN: [str(g[TRUTH_COLUMN].iloc[0]) for _, g in groups],
+                                  TRACK_FRAMES_COLUMN: [len(g) for _, g in groups]}
+    for ocr in recognisers_in(table):
+        votes = [track_vote(list(zip(g[text_column(ocr)].astype(str), pd.to_numeric(g[CONFIDENCE.col(ocr)], errors="coerce").fillna(0.0))))
+                 for _, g in groups]
+        rows[_TRACK_TEXT_COLUMN.format(ocr=ocr)] = votes
+        for m in TRACK_METRICS:
+            rows[m.col(ocr)] = [m.per_plate(v, t) for v, t in zip(votes, rows[TRUTH_COLUMN])]
     return pd.DataFrame(rows)
 
 
@@ -252,8 +324,11 @@ def summary(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     for m in IMAGE_METRICS:
         if m.col() in table:
             out[m.name()] = aggregate(m, table[m.col()])
+    tracks = track_table(table)
     for ocr in recognisers_in(table):
-        for m in OCR_METRICS:
+        for m in scored_ocr_metrics(has_hr=False):
             if m.col(ocr) in table:
                 out[m.name(ocr)] = aggregate(m, table[m.col(ocr)])
+        for m in TRACK_METRICS if tracks is not None else ():
+            out[m.name(ocr)] = aggregate(m, tracks[m.col(ocr)])
     return out

@@ -1,4 +1,5 @@
-"""Plate-text metrics: normalisation, edit distance, character accuracy, exact match.
+"""Plate-text metrics: normalisation, edit distance, character accuracy, exact match, the
+XLPSR score (per character in place) and the per-track vote of several frames' readings.
 
 Readings are compared after ``normalise_plate``:
 
@@ -81,3 +82,63 @@ def mark_errors(prediction: str, truth: str, forbidden: str = CHINESE_FORBIDDEN)
             out.append(("_", False))  # a truth character the reading lacks
             j -= 1
     return out[::-1]
+
+
+#: the character a recogniser writes for a position it cannot read (XLPSR's blank)
+BLANK = "_"
+
+
+def normalise_in_place(text: str, forbidden: str = CHINESE_FORBIDDEN) -> str:
+    """:func:`normalise_plate` that keeps each blank ``_`` where it is (``_`` is otherwise a
+    separator and would be dropped, shifting every later position)."""
+    return BLANK.join(normalise_plate(part, forbidden) for part in (text or "").split(BLANK))
+
+
+def xlpsr_score(prediction: str, truth: str, forbidden: str = CHINESE_FORBIDDEN) -> float:
+    """The ICIP 2026 XLPSR score of one reading, in [-1, 1]: positions compared in place.
+
+    Both strings are normalised (:func:`normalise_plate`, blanks kept in place); for each
+    position ``i`` of the truth: +2 when the reading's ``i``-th character is the truth's, 0
+    when it is a blank ``_`` or missing (a reading shorter than the truth counts as blank at
+    the end), -1 when it is another character.  Characters of the reading beyond the truth's
+    length count -1 each (padding never helps).  The sum is divided by the maximum, 2 x
+    len(truth).  An empty truth scores 1.0 against an empty reading and 0.0 otherwise.
+    """
+    p, t = normalise_in_place(prediction, forbidden), normalise_plate(truth, forbidden)
+    if not t:
+        return 1.0 if not p.replace(BLANK, "") else 0.0
+    points = 0
+    for i, want in enumerate(t):
+        got = p[i] if i < len(p) else BLANK
+        points += 0 if got == BLANK else (2 if got == want else -1)
+    points -= sum(1 for c in p[len(t):] if c != BLANK)
+    return points / (2 * len(t))
+
+
+def track_vote(readings: list[tuple[str, float]], forbidden: str = CHINESE_FORBIDDEN) -> str:
+    """One reading for a track of frames (UFPR-SR-Plates' majority vote by character position).
+
+    ``readings``: ``(text, confidence)`` of each frame, in frame order.  Readings are
+    normalised (:func:`normalise_plate`); empty ones (nothing read) do not vote.  The vote's
+    length is the most frequent reading length; only readings of that length vote, and for
+    each position the most frequent character wins.  Every tie (of lengths or of characters)
+    goes to the candidate whose voters' confidences sum highest, then to the one read first.
+    No reading at all gives ``""``.
+    """
+    texts = [(normalise_plate(t, forbidden), float(c)) for t, c in readings]
+    texts = [(t, c) for t, c in texts if t]
+    if not texts:
+        return ""
+
+    def winner(candidates: list[tuple[object, float]]):
+        # candidate -> (votes, summed confidence, -first position); max() picks the winner
+        tally: dict[object, list[float]] = {}
+        for k, (cand, conf) in enumerate(candidates):
+            entry = tally.setdefault(cand, [0, 0.0, -k])
+            entry[0] += 1
+            entry[1] += conf
+        return max(tally, key=lambda cand: tuple(tally[cand]))
+
+    length = winner([(len(t), c) for t, c in texts])
+    voters = [(t, c) for t, c in texts if len(t) == length]
+    return "".join(winner([(t[i], c) for t, c in voters]) for i in range(length))
