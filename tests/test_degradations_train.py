@@ -1,0 +1,166 @@
+"""Training under a degradation (issue 21, ``train.degradation``): the default stays today's
+training bit for bit; another preset makes each sample's LR from its whole HR plate, seeded
+by (seed, rank, sample position), so training is deterministic and resumes exactly; the val
+LR uses it too (keyed per plate); it is part of the training key; a bad value is one line."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lpsr import registry
+from lpsr.config import ConfigError
+from lpsr.data.patches import PatchSampler
+from lpsr.data.record import PlateRecord
+from lpsr.degradations import get_degradation, training_generator
+from lpsr.profile import validate_profile
+from lpsr.train.loop import train
+from lpsr.train.settings import TrainSettings
+from lpsr.train.validate import Validator
+from cli_helpers import timeless_log
+from test_train_loop import SETTINGS, _plates, assert_same_weights, build, final_weights
+
+CPU = torch.device("cpu")
+
+
+def run(tmp_path, name, **extra):
+    """tiny x4 on 6 train / 3 val plates, seed 3; the run folder."""
+    method = registry.get("tiny").create(4)
+    out = tmp_path / name
+    train(method, build(method), _plates(6, 0), _plates(3, 1), TrainSettings(**{**SETTINGS, **extra}), out, CPU, seed=3)
+    return out
+
+
+def losses(out):
+    return [r for r in timeless_log(out / "train.jsonl")]
+
+
+def test_default_is_todays_training(tmp_path):
+    plain, bicubic = run(tmp_path, "plain"), run(tmp_path, "bicubic", degradation="bicubic")
+    assert timeless_log(plain / "train.jsonl") == timeless_log(bicubic / "train.jsonl")
+    assert_same_weights(final_weights(plain), final_weights(bicubic), atol=0)
+    # the default is not written: config.yaml, training keys and resume checkpoints stay as they were
+    assert TrainSettings(degradation="bicubic").to_dict() == TrainSettings().to_dict()
+    assert "degradation" not in TrainSettings().to_dict()
+    assert TrainSettings(degradation="camera").to_dict()["degradation"] == "camera"
+
+
+def test_camera_training_differs_and_is_deterministic(tmp_path):
+    a, b = run(tmp_path, "a", degradation="camera"), run(tmp_path, "b", degradation="camera")
+    assert timeless_log(a / "train.jsonl") == timeless_log(b / "train.jsonl")
+    assert_same_weights(final_weights(a), final_weights(b), atol=0)
+    plain = run(tmp_path, "plain")
+    assert timeless_log(a / "train.jsonl") != timeless_log(plain / "train.jsonl")
+    wa, wp = final_weights(a), final_weights(plain)
+    assert any(not torch.equal(wa[k], wp[k]) for k in wa)
+
+
+def test_resume_under_camera_is_bit_identical(tmp_path):
+    method = registry.get("tiny").create(4)
+    settings = TrainSettings(**{**SETTINGS, "degradation": "camera"})
+    train(method, build(method), _plates(6, 0), _plates(3, 1), settings, tmp_path / "straight", CPU, seed=3)
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_6(it, total, logs):
+        if it == 6:  # after the checkpoint at 4, before the one at 8
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(method, build(method), _plates(6, 0), _plates(3, 1), settings, tmp_path / "resumed", CPU, seed=3, progress=crash_at_6)
+    res = train(method, build(method), _plates(6, 0), _plates(3, 1), settings, tmp_path / "resumed", CPU, seed=3)
+    assert res.resumed_from == 4
+    assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed"), atol=0)
+    assert timeless_log(tmp_path / "straight" / "train.jsonl") == timeless_log(tmp_path / "resumed" / "train.jsonl")
+
+
+def test_a_checkpoint_of_another_training_degradation_is_refused(tmp_path):
+    from lpsr.train.checkpoint import CheckpointError
+
+    method = registry.get("tiny").create(4)
+    settings = TrainSettings(**{**SETTINGS, "iterations": 4})
+    train(method, build(method), _plates(4, 0), _plates(2, 1), settings, tmp_path, CPU, seed=1)
+    with pytest.raises(CheckpointError, match=r"other training settings \(degradation None -> 'camera'\)"):
+        train(method, build(method), _plates(4, 0), _plates(2, 1), TrainSettings(**{**settings.to_dict(), "degradation": "camera"}),
+              tmp_path, CPU, seed=1)
+
+
+def _noise_plates(n):
+    """Plates of random pixels: every HR patch is found at one place only."""
+    rng = np.random.default_rng(0)
+    return [PlateRecord(f"n{i}", rng.integers(0, 256, (64, 192, 3), dtype=np.uint8), "A12345") for i in range(n)]
+
+
+def _u8(t):
+    return (t * 255).round().byte().permute(0, 2, 3, 1).numpy()
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_each_sample_is_its_whole_plate_degraded_then_cut(whole):
+    """Oracle: the preset applied to the sample's whole HR plate with the generator of its
+    stream position (batch k, sample i: n = k * batch_size + i), then the LR patch cut where
+    the sample's HR patch lies; plates and positions are those of the bicubic stream."""
+    plates, deg, s, bs = _noise_plates(3), get_degradation("camera"), 4, 5
+    plain = PatchSampler(plates, s, 32, seed=7, whole_plates=whole, rank=1)
+    cam = PatchSampler(plates, s, 32, seed=7, whole_plates=whole, rank=1, degradation=deg)
+    for k in (0, 3):
+        a, b = plain.batch(k, bs), cam.batch(k, bs)
+        assert torch.equal(a.hr, b.hr) and a.texts == b.texts
+        assert not torch.equal(a.lr, b.lr)
+        hr_b, lr_b = _u8(b.hr), _u8(b.lr)
+        ph, pw = hr_b.shape[1:3]
+        for i in range(bs):
+            hits = [(p, y, x) for p in plates for y in range(0, 64 - ph + 1, s) for x in range(0, 192 - pw + 1, s)
+                    if np.array_equal(p.hr[y : y + ph, x : x + pw], hr_b[i])]
+            assert len(hits) == 1
+            p, y, x = hits[0]
+            want = deg.apply(p.hr, s, key=training_generator(7, 1, k * bs + i))
+            assert np.array_equal(want[y // s : (y + ph) // s, x // s : (x + pw) // s], lr_b[i])
+
+
+def test_training_lr_differs_per_step():
+    """The same plate at the same position in two batches gets two different draws."""
+    plates, deg = _plates(1, 0), get_degradation("camera")
+    cam = PatchSampler(plates, 4, 64, seed=0, whole_plates=True, degradation=deg)
+    first, again = cam.batch(0, 2), cam.batch(1, 2)
+    assert torch.equal(first.hr, again.hr)
+    lrs = [first.lr[0], first.lr[1], again.lr[0], again.lr[1]]
+    assert all(not torch.equal(lrs[i], lrs[j]) for i in range(4) for j in range(i + 1, 4))
+    assert torch.equal(cam.batch(1, 2).lr, again.lr)  # and a batch is a pure function of k
+
+
+def test_validation_lr_is_the_training_degradation_keyed_per_plate():
+    method, plates, deg = registry.get("tiny").create(4), _plates(3, 1), get_degradation("camera")
+    val = Validator(method, plates, CPU, degradation=deg)
+    (lr_u8, hr_u8), = val.groups
+    for i, p in enumerate(plates):
+        assert np.array_equal(lr_u8[i].numpy(), deg.apply(p.hr, 4, key=p.id))
+    assert not torch.equal(lr_u8, Validator(method, plates, CPU).groups[0][0])
+    assert torch.equal(lr_u8, Validator(method, plates, CPU, degradation=deg).groups[0][0])  # deterministic
+
+
+def test_val_psnr_of_camera_training_is_scored_on_camera_lr(tmp_path):
+    """The logged val PSNR is the one the saved network reaches on camera val LR."""
+    from safetensors.torch import load_file
+    out = run(tmp_path, "cam", degradation="camera")
+    method = registry.get("tiny").create(4)
+    model = build(method)
+    model.load_state_dict(load_file(out / "ckpt" / "best.safetensors"))
+    best = max(r["val_psnr"] for r in losses(out) if "val_psnr" in r)
+    deg = get_degradation("camera")
+    assert Validator(method, _plates(3, 1), CPU, degradation=deg).mean_psnr(model) == pytest.approx(best, abs=1e-9)
+    assert Validator(method, _plates(3, 1), CPU).mean_psnr(model) != pytest.approx(best, abs=1e-6)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("nope", r"^profile p.yaml: train.degradation: unknown degradation 'nope'; known: bicubic, camera, .*$"),
+    ("missing/x.yaml", r"^profile p.yaml: train.degradation: degradation file missing/x.yaml does not exist"),
+    (3, r"^profile p.yaml: train.degradation: expected a string, got 3$"),
+])
+def test_a_bad_training_degradation_is_one_line_naming_the_key(value, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        validate_profile({"train": {"degradation": value}}, "profile p.yaml")
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match=r"^profile p.yaml: per_method.tiny.degradation: unknown degradation"):
+        validate_profile({"per_method": {"tiny": {"degradation": "nope"}}}, "profile p.yaml", known_methods=["tiny"])
