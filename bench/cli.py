@@ -68,7 +68,7 @@ def _parse_log(value: str) -> tuple[str, ...]:
 
 def leaderboard_stem(spec: str, data_name: str, scale: int, profile: str, degradation_suffix: str = "") -> tuple[str, str | None]:
     """Leaderboard file stem and, when ``--methods`` is one named group, that group;
-    ``degradation_suffix`` (``Degradation.suffix``: ``-camera``, empty for bicubic) comes last."""
+    ``degradation_suffix`` (``RunContext.names_suffix``: ``-train-camera-random``, ``-camera``, empty for bicubic) comes last."""
     from lpsr import registry
 
     part = spec.strip()
@@ -111,10 +111,13 @@ def cli() -> None:
 @click.option("--log", "log_to", default="none", show_default=True, metavar="LOGGER",
               help="experiment logging besides train.jsonl: tensorboard (<run-dir>/<method>/tb/) or none")
 @click.option("--degradation", default=None, metavar="NAME|PATH",
-              help="how the test LR is made: a preset of configs/degradations/ (camera, camera-mild, ...) or a preset YAML; "
-                   "training LR stays bicubic (docs/degradations.md) [bicubic: today's LR]")
+              help="how the test LR is made: a preset of configs/degradations/ (camera, camera-mild, ...) or a preset YAML "
+                   "(docs/degradations.md) [bicubic: today's LR]")
+@click.option("--train-degradation", default=None, metavar="NAME|PATH",
+              help="how the training and validation LR are made (a preset or preset YAML), for every method trained here "
+                   "[profile: train.degradation, bicubic]")
 def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboard_dir, limit, hr_size, crop, seed, strict,
-        isolation, deterministic, log_to, degradation) -> None:
+        isolation, deterministic, log_to, degradation, train_degradation) -> None:
     """Train (or load) each method, evaluate on the same test plates, write a leaderboard.
 
     Exit status: 0 all finished; 1 a method crashed (or ran out of memory); 2 a method
@@ -154,6 +157,7 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
         deterministic=deterministic,
         log=_parse_log(log_to),
         degradation=degradation,
+        train_degradation=train_degradation,
     )
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -170,7 +174,7 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
         runner = Runner(plan, report=say, progress_factory=factory)
         outcomes = runner.run()
     failed = [o for o in outcomes if o.failed]
-    stem, group = leaderboard_stem(methods, runner.splits.name, scale, runner.profile_name, runner.ctx.degradation.suffix)
+    stem, group = leaderboard_stem(methods, runner.splits.name, scale, runner.profile_name, runner.ctx.names_suffix)
     include = registry.groups()[group] if group else sorted(set(registry.groups()["all"]) | set(names))
     if len(failed) < len(outcomes):
         from bench.report.collision import replaced_leaderboard_note

@@ -17,7 +17,7 @@ from lpsr.metrics.image import Y_CONVENTION
 RESULT_FIELDS = (
     "method", "source", "origin", "status", "config_hash", "params", "scale", "data", "train_key", "eval_key", "eval",
     "profile", "profile_description", "device", "commit", "describe", "train", "val_psnr", "weights", "sr_seconds", "ocr",
-    "seed", "torch", "machine", "degradation", "n_plates", "cost", "summary", "images", "error",
+    "seed", "torch", "machine", "degradation", "train_degradation", "n_plates", "cost", "summary", "images", "error",
 )
 
 
@@ -43,7 +43,21 @@ def resolved_config(ctx: RunContext, method: Method) -> dict[str, Any]:
         cfg["weights"] = {"path": str(weights), "sha256": ctx.weights_sha[method.name]}
     elif method.trainable and settings is not None:
         cfg["train"] = settings.to_dict()
+    # not for bicubic: its config.yaml and keys stay as they were
+    if not (lr := ctx.val_settings(method.name).lr_degradation()).is_default:
+        # trained here: the training (and val) LR, every parameter in the training key; else
+        # the LR of the val plates its val_psnr is measured on, in the evaluation key
+        cfg["train_degradation" if "train" in cfg else "val_degradation"] = lr.describe()
     return cfg
+
+
+def train_degradation_record(ctx: RunContext, method: Method, cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """result.json's ``train_degradation``: how the training (and val) LR of a method trained
+    here was made (``describe()``, bicubic too); ``None`` for a method not trained here."""
+    settings = ctx.train_settings.get(method.name)
+    if "train" not in cfg or settings is None:
+        return None
+    return cfg.get("train_degradation") or settings.lr_degradation().describe()
 
 
 def result_record(ctx: RunContext, method: Method, cfg: dict[str, Any], status: str, **fields: Any) -> dict[str, Any]:
@@ -74,6 +88,7 @@ def result_record(ctx: RunContext, method: Method, cfg: dict[str, Any], status: 
         "torch": str(torch.__version__),
         "machine": machine_facts(device),
         "degradation": ctx.degradation.describe(),  # the test LR (bicubic too)
+        **({"train_degradation": train_lr} if (train_lr := train_degradation_record(ctx, method, cfg)) else {}),
         **fields,
     }
     return {key: values[key] for key in RESULT_FIELDS if key in values}

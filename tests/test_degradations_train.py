@@ -4,15 +4,20 @@ by (seed, rank, sample position), so training is deterministic and resumes exact
 LR uses it too (keyed per plate); it is part of the training key; a bad value is one line."""
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+import yaml
 
 from lpsr import registry
 from lpsr.config import ConfigError
 from lpsr.data.patches import PatchSampler
 from lpsr.data.record import PlateRecord
-from lpsr.degradations import get_degradation, training_generator
+from lpsr.degradations import get_degradation, known_degradations, training_generator
 from lpsr.profile import validate_profile
 from lpsr.train.loop import train
 from lpsr.train.settings import TrainSettings
@@ -164,3 +169,68 @@ def test_a_bad_training_degradation_is_one_line_naming_the_key(value, message):
     assert "\n" not in str(info.value)
     with pytest.raises(ConfigError, match=r"^profile p.yaml: per_method.tiny.degradation: unknown degradation"):
         validate_profile({"per_method": {"tiny": {"degradation": "nope"}}}, "profile p.yaml", known_methods=["tiny"])
+
+
+# -- bench run: the training key, result.json, names and provenance ----------------------------
+TRAIN_DIR = "synthetic-x8-test-train-camera"  # the default run directory (and leaderboard stem) under --train-degradation camera
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A bicubic run, then the same run directory (a copy, at the default name of a
+    ``--train-degradation camera`` run) rerun with ``--train-degradation camera``."""
+    from test_degradations_run import BASE, bench, ok
+
+    out = tmp_path_factory.mktemp("train-deg")
+    ok(bench(*BASE, "--run-dir", str(out / "plain"), "--leaderboard-dir", str(out / "lb-plain")))
+    shutil.copytree(out / "plain", out / "cam" / "runs" / TRAIN_DIR)
+    res = ok(bench(*BASE, "--train-degradation", "camera", "--leaderboard-dir", "lb", cwd=out / "cam"))
+    return out, res.stdout
+
+
+def _result(run_dir, method):
+    return json.loads((run_dir / method / "result.json").read_text())
+
+
+def test_the_training_degradation_is_in_the_training_key_and_retrains(runs):
+    out, stdout = runs
+    plain, cam = out / "plain", out / "cam" / "runs" / TRAIN_DIR
+    camera = get_degradation("camera").describe()
+    a, b = _result(plain, "tiny"), _result(cam, "tiny")
+    assert b["train_degradation"] == camera and a["train_degradation"] == get_degradation("bicubic").describe()
+    assert a["train_key"] != b["train_key"] and a["eval_key"] == b["eval_key"]
+    assert "[tiny] training settings changed (train.degradation, train_degradation): previous results and checkpoints moved to" in stdout
+    assert list((cam / "tiny" / "superseded").iterdir())  # retrained, the bicubic training kept aside
+    cfg = yaml.safe_load((cam / "tiny" / "config.yaml").read_text())
+    assert cfg["train"]["degradation"] == "camera" and cfg["train_degradation"] == camera
+    assert "degradation" not in (plain / "tiny" / "config.yaml").read_text()  # the default leaves config.yaml as it was
+    # its val PSNR was measured on camera val LR: the untrained floor's too (re-evaluated, not reused)
+    assert "train_degradation" not in _result(cam, "bicubic")
+    assert _result(cam, "bicubic")["val_psnr"] < _result(plain, "bicubic")["val_psnr"]
+    assert (cam / "bicubic" / "plates.csv").read_bytes() == (plain / "bicubic" / "plates.csv").read_bytes()  # same test LR
+
+
+def test_the_training_degradation_is_named_in_the_leaderboard(runs):
+    out, _ = runs
+    lb = out / "cam" / "lb"
+    md = (lb / f"{TRAIN_DIR}.md").read_text()
+    fp = get_degradation("camera").fingerprint
+    assert ("- training LR: degradation **`camera`** (camera: blur_sigma 1.2, jpeg_quality 75, noise_sigma 3.0; "
+            f"fingerprint `{fp}`) for tiny;") in md
+    assert "LR = antialiased bicubic downscale of the HR plate" in md  # the test LR is still bicubic
+    board = pd.read_csv(lb / f"{TRAIN_DIR}.csv", keep_default_na=False).set_index("method")
+    assert board.loc["tiny", "train_degradation"] == "camera" and board.loc["tiny", "train_degradation_fingerprint"] == fp
+    assert board.loc["bicubic", "train_degradation"] == ""  # not trained here
+    assert "train_degradation" not in pd.read_csv(out / "lb-plain" / "synthetic-x8-test.csv").columns
+    meta = json.loads((lb / f"{TRAIN_DIR}.json").read_text())["meta"]
+    assert meta["provenance"]["train_degradation"]["tiny"]["params"]["jpeg_quality"] == 75
+
+
+def test_an_unknown_train_degradation_is_one_line_naming_the_option(tmp_path):
+    from test_degradations_run import BASE, bench
+
+    res = bench(*BASE, "--train-degradation", "fog", "--run-dir", str(tmp_path / "r"))
+    assert res.returncode == 2
+    line = res.stderr.strip()
+    assert line == f"error: --train-degradation: unknown degradation 'fog'; known: {', '.join(known_degradations())} (or the path of a preset YAML)"
+    assert not (tmp_path / "r").exists()
