@@ -23,7 +23,7 @@ from lpsr.train.loop import train
 from lpsr.train.settings import TrainSettings
 from lpsr.train.validate import Validator
 from cli_helpers import timeless_log
-from test_train_loop import SETTINGS, _plates, assert_same_weights, build, final_weights
+from test_train_loop import SETTINGS, _plates, assert_same_weights, build, crash_and_resume, final_weights
 
 CPU = torch.device("cpu")
 
@@ -34,10 +34,6 @@ def run(tmp_path, name, **extra):
     out = tmp_path / name
     train(method, build(method), _plates(6, 0), _plates(3, 1), TrainSettings(**{**SETTINGS, **extra}), out, CPU, seed=3)
     return out
-
-
-def losses(out):
-    return [r for r in timeless_log(out / "train.jsonl")]
 
 
 def test_default_is_todays_training(tmp_path):
@@ -61,20 +57,7 @@ def test_camera_training_differs_and_is_deterministic(tmp_path):
 
 
 def test_resume_under_camera_is_bit_identical(tmp_path):
-    method = registry.get("tiny").create(4)
-    settings = TrainSettings(**{**SETTINGS, "degradation": "camera"})
-    train(method, build(method), _plates(6, 0), _plates(3, 1), settings, tmp_path / "straight", CPU, seed=3)
-
-    class Crash(Exception):
-        pass
-
-    def crash_at_6(it, total, logs):
-        if it == 6:  # after the checkpoint at 4, before the one at 8
-            raise Crash
-
-    with pytest.raises(Crash):
-        train(method, build(method), _plates(6, 0), _plates(3, 1), settings, tmp_path / "resumed", CPU, seed=3, progress=crash_at_6)
-    res = train(method, build(method), _plates(6, 0), _plates(3, 1), settings, tmp_path / "resumed", CPU, seed=3)
+    res = crash_and_resume(tmp_path, TrainSettings(**{**SETTINGS, "degradation": "camera"}))
     assert res.resumed_from == 4
     assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed"), atol=0)
     assert timeless_log(tmp_path / "straight" / "train.jsonl") == timeless_log(tmp_path / "resumed" / "train.jsonl")
@@ -152,7 +135,7 @@ def test_val_psnr_of_camera_training_is_scored_on_camera_lr(tmp_path):
     method = registry.get("tiny").create(4)
     model = build(method)
     model.load_state_dict(load_file(out / "ckpt" / "best.safetensors"))
-    best = max(r["val_psnr"] for r in losses(out) if "val_psnr" in r)
+    best = max(r["val_psnr"] for r in timeless_log(out / "train.jsonl") if "val_psnr" in r)
     deg = get_degradation("camera")
     assert Validator(method, _plates(3, 1), CPU, degradation=deg).mean_psnr(model) == pytest.approx(best, abs=1e-9)
     assert Validator(method, _plates(3, 1), CPU).mean_psnr(model) != pytest.approx(best, abs=1e-6)
