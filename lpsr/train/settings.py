@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_serializer, model_validator
 
 from lpsr.degradations import DEFAULT_DEGRADATION, Degradation, default_degradation, get_degradation
 from lpsr.errors import ConfigError
@@ -147,14 +147,19 @@ class TrainSettings(BaseModel):
         except ValidationError as exc:
             raise ConfigError(_one_line(exc, where)) from None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON/YAML-able values (lists, not tuples), every key present but
-        ``degradation`` when it is the default (bicubic runs' config.yaml, training keys and
-        resume checkpoints stay what they were before the setting existed)."""
-        data = self.model_dump(mode="json")
-        if data["degradation"] == DEFAULT_DEGRADATION:
+    @model_serializer(mode="wrap")
+    def _without_default_degradation(self, handler: Any) -> dict[str, Any]:
+        # every dump leaves out the default training LR, so bicubic runs' config.yaml, training
+        # keys and resume checkpoints (and a dumped profile) stay what they were before it existed
+        data = handler(self)
+        if data.get("degradation") == DEFAULT_DEGRADATION:
             del data["degradation"]
         return data
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-able values (lists, not tuples), every key present but
+        ``degradation`` when it is the default."""
+        return self.model_dump(mode="json")
 
     def lr_degradation(self) -> Degradation:
         """How training and validation LR are made (``degradation`` resolved to its preset)."""
