@@ -118,6 +118,18 @@ def test_training_lr_differs_per_step():
     assert torch.equal(cam.batch(1, 2).lr, again.lr)  # and a batch is a pure function of k
 
 
+def test_loader_workers_make_the_same_degraded_stream():
+    """On CUDA DataLoader workers make the batches (a pickled sampler): the same stream."""
+    from lpsr.data.patches import batch_stream
+
+    sampler = PatchSampler(_plates(5, 0), 4, 32, seed=1, degradation=get_degradation("camera-random"))
+    inline = list(batch_stream(sampler, 3, 2, 7, workers=0))
+    loaded = list(batch_stream(sampler, 3, 2, 7, workers=2))
+    assert len(inline) == len(loaded) == 5
+    for x, y in zip(inline, loaded):
+        assert torch.equal(x.lr, y.lr) and torch.equal(x.hr, y.hr)
+
+
 def test_validation_lr_is_the_training_degradation_keyed_per_plate():
     method, plates, deg = registry.get("tiny").create(4), _plates(3, 1), get_degradation("camera")
     val = Validator(method, plates, CPU, degradation=deg)
