@@ -10,6 +10,7 @@ from bench.environment import machine_facts
 from bench.method_dir import evaluation_key, run_hash, training_key
 from bench.plan import RunContext
 from lpsr import registry
+from lpsr.degradations import default_degradation
 from lpsr.method import Method
 from lpsr.metrics.image import Y_CONVENTION
 
@@ -51,13 +52,12 @@ def resolved_config(ctx: RunContext, method: Method) -> dict[str, Any]:
     return cfg
 
 
-def train_degradation_record(ctx: RunContext, method: Method, cfg: dict[str, Any]) -> dict[str, Any] | None:
+def train_degradation_record(cfg: dict[str, Any]) -> dict[str, Any] | None:
     """result.json's ``train_degradation``: how the training (and val) LR of a method trained
     here was made (``describe()``, bicubic too); ``None`` for a method not trained here."""
-    settings = ctx.train_settings.get(method.name)
-    if "train" not in cfg or settings is None:
+    if "train" not in cfg:
         return None
-    return cfg.get("train_degradation") or settings.lr_degradation().describe()
+    return cfg.get("train_degradation") or default_degradation().describe()
 
 
 def result_record(ctx: RunContext, method: Method, cfg: dict[str, Any], status: str, **fields: Any) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def result_record(ctx: RunContext, method: Method, cfg: dict[str, Any], status: 
         "torch": str(torch.__version__),
         "machine": machine_facts(device),
         "degradation": ctx.degradation.describe(),  # the test LR (bicubic too)
-        **({"train_degradation": train_lr} if (train_lr := train_degradation_record(ctx, method, cfg)) else {}),
+        **({"train_degradation": train_lr} if (train_lr := train_degradation_record(cfg)) else {}),
         **fields,
     }
     return {key: values[key] for key in RESULT_FIELDS if key in values}
