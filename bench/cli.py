@@ -78,7 +78,7 @@ def _parse_log(value: str) -> tuple[str, ...]:
 
 def leaderboard_stem(spec: str, data_name: str, scale: int, profile: str, degradation_suffix: str = "") -> tuple[str, str | None]:
     """Leaderboard file stem and, when ``--methods`` is one named group, that group;
-    ``degradation_suffix`` (``Degradation.suffix``: ``-camera``, empty for bicubic) comes last."""
+    ``degradation_suffix`` (``RunContext.names_suffix``: ``-train-camera-random``, ``-camera``, empty for bicubic) comes last."""
     from lpsr import registry
 
     part = spec.strip()
@@ -121,13 +121,16 @@ def cli() -> None:
 @click.option("--log", "log_to", default="none", show_default=True, metavar="LOGGER",
               help="experiment logging besides train.jsonl: tensorboard (<run-dir>/<method>/tb/) or none")
 @click.option("--degradation", default=None, metavar="NAME|PATH",
-              help="how the test LR is made: a preset of configs/degradations/ (camera, camera-mild, ...) or a preset YAML; "
-                   "training LR stays bicubic (docs/degradations.md) [bicubic: today's LR]")
+              help="how the test LR is made: a preset of configs/degradations/ (camera, camera-mild, ...) or a preset YAML "
+                   "(docs/degradations.md) [bicubic: today's LR]")
+@click.option("--train-degradation", default=None, metavar="NAME|PATH",
+              help="how the training and validation LR are made (a preset or preset YAML), for every method trained here "
+                   "[profile: train.degradation, bicubic]")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help=f"plate cache folder: ccpd:/folder: photos are decoded once into it and memory-mapped by every later run [{CACHE_DEFAULT_TEXT}]")
 @click.option("--no-cache", is_flag=True, help="decode ccpd:/folder: data without the plate cache (same plates, slower)")
 def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboard_dir, limit, hr_size, crop, seed, strict,
-        isolation, deterministic, log_to, degradation, cache_dir, no_cache) -> None:
+        isolation, deterministic, log_to, degradation, train_degradation, cache_dir, no_cache) -> None:
     """Train (or load) each method, evaluate on the same test plates, write a leaderboard.
 
     Exit status: 0 all finished; 1 a method crashed (or ran out of memory); 2 a method
@@ -169,6 +172,7 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
         degradation=degradation,
         cache=not no_cache,
         cache_dir=cache_dir,
+        train_degradation=train_degradation,
     )
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -185,7 +189,7 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
         runner = Runner(plan, report=say, progress_factory=factory)
         outcomes = runner.run()
     failed = [o for o in outcomes if o.failed]
-    stem, group = leaderboard_stem(methods, runner.splits.name, scale, runner.profile_name, runner.ctx.degradation.suffix)
+    stem, group = leaderboard_stem(methods, runner.splits.name, scale, runner.profile_name, runner.ctx.names_suffix)
     include = registry.groups()[group] if group else sorted(set(registry.groups()["all"]) | set(names))
     if len(failed) < len(outcomes):
         from bench.report.collision import replaced_leaderboard_note

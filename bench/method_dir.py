@@ -2,7 +2,8 @@
 aside.
 
 The config hash has two halves.  The *training key* (method and its settings, training
-settings or the ``--weights`` file's sha256, data fingerprint/size/crop, seed, scale) says
+settings with the training LR's preset (``train.degradation``, every parameter; nothing for
+bicubic) or the ``--weights`` file's sha256, data fingerprint/size/crop, seed, scale) says
 which network the checkpoint holds; the *evaluation key* (``eval.crop_border``, eval batch
 size, recognisers, the test ``--degradation``) says how it was scored.  A rerun skips a method whose ``result.json``
 carries the same hash (:func:`cached_result`); when only the evaluation key changed, the
@@ -47,15 +48,19 @@ def training_key(cfg: dict[str, Any]) -> str:
         "data": {k: data.get(k) for k in TRAIN_KEY_DATA},
         "train": cfg.get("train"),
         "weights": weights.get("sha256"),
+        # the training LR's preset, every parameter (absent for bicubic: its key is unchanged)
+        **({"train_degradation": cfg["train_degradation"]} if cfg.get("train_degradation") else {}),
     })
 
 
 def evaluation_key(cfg: dict[str, Any]) -> str:
-    """Hash of how a network is scored: crop border, Y convention, eval batch, recognisers
-    and the test LR's degradation (absent for the default bicubic, so its key is unchanged)."""
+    """Hash of how a network is scored: crop border, Y convention, eval batch, recognisers,
+    the test LR's degradation and, for a method not trained here, its val plates' LR (both
+    absent for the default bicubic, so its key is unchanged)."""
     key = {"eval": cfg.get("eval"), "ocr": cfg.get("ocr")}
-    if cfg.get("degradation"):
-        key["degradation"] = cfg["degradation"]
+    for lr in ("degradation", "val_degradation"):  # absent for bicubic
+        if cfg.get(lr):
+            key[lr] = cfg[lr]
     return config_hash(key)
 
 
@@ -67,7 +72,7 @@ def run_hash(train_key: str, eval_key: str) -> str:
 def key_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
     """Which training-relevant settings differ, e.g. ``seed 0 -> 1, train.iterations``."""
     changes = []
-    for key in ("method", "settings", "scale", "seed", "train", "weights"):
+    for key in ("method", "settings", "scale", "seed", "train", "train_degradation", "weights"):
         a, b = old.get(key), new.get(key)
         if key == "weights":
             a, b = (a or {}).get("sha256") if isinstance(a, dict) else a, (b or {}).get("sha256") if isinstance(b, dict) else b

@@ -136,9 +136,9 @@ class MethodRun:
         val_psnr = trained.train.get("best_val_psnr")
         if val_psnr is None and self.splits.val:
             # the untrained (Bicubic) and loaded rows on the val plates the learned ones chose
-            # their checkpoints on: the floor line of the report's training curves
-            n = ctx.profile.train_for(method.name, where=ctx.profile_where).val_plates
-            val_psnr = mean_psnr(method, model, self.splits.val[:n], self.device, ctx.eval_batch)
+            # their checkpoints on, under the same val LR: the floor line of the report's training curves
+            val = ctx.val_settings(method.name)
+            val_psnr = mean_psnr(method, model, self.splits.val[: val.val_plates], self.device, ctx.eval_batch, val.lr_degradation())
         test = self.splits.test
         bar = self.make_bar(f"evaluate {method.name}", 1 + len(ctx.ocr))
         t0 = time.perf_counter()

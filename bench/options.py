@@ -18,16 +18,16 @@ def resolve_device(spec: str) -> torch.device:
     return torch.device(spec)
 
 
-def resolve_degradation(spec: str | None):
+def resolve_degradation(spec: str | None, option: str = "--degradation"):
     """``--degradation NAME|PATH`` (None: the default bicubic) as a
-    :class:`lpsr.degradations.Degradation`; a bad value is one line naming the option."""
+    :class:`lpsr.degradations.Degradation`; a bad value is one line naming ``option``."""
     from lpsr.config import ConfigError
     from lpsr.degradations import default_degradation, get_degradation
 
     try:
         return get_degradation(spec) if spec else default_degradation()
     except ConfigError as exc:
-        raise ConfigError(f"--degradation: {exc}") from None
+        raise ConfigError(f"{option}: {exc}") from None
 
 
 def check_seed(seed: object, where: str = "--seed") -> int:

@@ -46,6 +46,16 @@ class RunPlan:
     #: ``--no-cache``: decode ccpd:/folder: data without the plate cache; ``--cache-dir``: where it lives
     cache: bool = True
     cache_dir: Path | None = None  # None: lpsr.data.cache_dir.cache_root's default
+    #: ``--train-degradation``: the profile's ``train.degradation`` for this run (None: the profile's)
+    train_degradation: str | None = None
+
+
+def lr_names_suffix(profile: Profile, degradation: Degradation) -> str:
+    """What the default run directory and leaderboard names get for the LR: ``-train-<name>``
+    for the profile's training degradation (``train.degradation``, ``--train-degradation``),
+    then ``-<name>`` for the test one (``--degradation``); nothing for bicubic."""
+    train = profile.train.lr_degradation()
+    return (f"-train{train.suffix}" if train.suffix else "") + degradation.suffix
 
 
 @dataclass(frozen=True)
@@ -114,8 +124,18 @@ class RunContext:
     weights_sha: dict[str, str] = field(default_factory=dict)
     deterministic: bool = False
     log: tuple[str, ...] = ()
-    #: the test LR of every method (``--degradation``; training LR is not affected)
+    #: the test LR of every method (``--degradation``; the training LR is ``train.degradation``)
     degradation: Degradation = field(default_factory=default_degradation)
+
+    def val_settings(self, name: str) -> TrainSettings:
+        """The settings a method's val plates are scored under (``val_plates``, the val LR's
+        ``degradation``): its training settings, or the profile's for a method not trained here."""
+        return self.train_settings.get(name) or self.profile.train_for(name, where=self.profile_where)
+
+    @property
+    def names_suffix(self) -> str:
+        """What the default run directory and leaderboard names get (:func:`lr_names_suffix`)."""
+        return lr_names_suffix(self.profile, self.degradation)
 
     @property
     def profile_where(self) -> str:

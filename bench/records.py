@@ -10,6 +10,7 @@ from bench.environment import machine_facts
 from bench.method_dir import evaluation_key, run_hash, training_key
 from bench.plan import RunContext
 from lpsr import registry
+from lpsr.degradations import default_degradation
 from lpsr.method import Method
 from lpsr.metrics.image import Y_CONVENTION
 
@@ -17,7 +18,7 @@ from lpsr.metrics.image import Y_CONVENTION
 RESULT_FIELDS = (
     "method", "source", "origin", "status", "config_hash", "params", "scale", "data", "train_key", "eval_key", "eval",
     "profile", "profile_description", "device", "commit", "describe", "train", "val_psnr", "weights", "sr_seconds", "ocr",
-    "seed", "torch", "machine", "degradation", "n_plates", "cost", "summary", "images", "error",
+    "seed", "torch", "machine", "degradation", "train_degradation", "n_plates", "cost", "summary", "images", "error",
 )
 
 
@@ -43,7 +44,20 @@ def resolved_config(ctx: RunContext, method: Method) -> dict[str, Any]:
         cfg["weights"] = {"path": str(weights), "sha256": ctx.weights_sha[method.name]}
     elif method.trainable and settings is not None:
         cfg["train"] = settings.to_dict()
+    # not for bicubic: its config.yaml and keys stay as they were
+    if not (lr := ctx.val_settings(method.name).lr_degradation()).is_default:
+        # trained here: the training (and val) LR, every parameter in the training key; else
+        # the LR of the val plates its val_psnr is measured on, in the evaluation key
+        cfg["train_degradation" if "train" in cfg else "val_degradation"] = lr.describe()
     return cfg
+
+
+def train_degradation_record(cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """result.json's ``train_degradation``: how the training (and val) LR of a method trained
+    here was made (``describe()``, bicubic too); ``None`` for a method not trained here."""
+    if "train" not in cfg:
+        return None
+    return cfg.get("train_degradation") or default_degradation().describe()
 
 
 def result_record(ctx: RunContext, method: Method, cfg: dict[str, Any], status: str, **fields: Any) -> dict[str, Any]:
@@ -75,6 +89,7 @@ def result_record(ctx: RunContext, method: Method, cfg: dict[str, Any], status: 
         "machine": machine_facts(device),
         # the test LR (bicubic too); none for LR-only data, whose LR is the data's own
         "degradation": None if ctx.facts.lr_only else ctx.degradation.describe(),
+        **({"train_degradation": train_lr} if (train_lr := train_degradation_record(cfg)) else {}),
         **fields,
     }
     return {key: values[key] for key in RESULT_FIELDS if key in values}

@@ -23,7 +23,7 @@ from bench.isolation import run_in_child, use_processes
 from bench.method_run import MethodRun, record_failure
 from bench.options import check_seed, describe_load, describe_skipped, resolve_degradation, resolve_device
 from bench.outcome import Failure, MethodOutcome
-from bench.plan import DataFacts, DataSpec, RunContext, RunPlan
+from bench.plan import DataFacts, DataSpec, RunContext, RunPlan, lr_names_suffix
 from bench.progress import BarFactory, Reporter, no_bar
 from bench.weights import file_sha256, load_external_model
 from lpsr import registry
@@ -69,6 +69,10 @@ class Runner:
         if plan.run_dir is not None:
             check_not_file(Path(plan.run_dir), "--run-dir")
         self.profile_name, self.profile = load_profile(plan.profile, known_methods=registry.known())
+        if plan.train_degradation is not None:  # as if the profile's train.degradation said so
+            resolve_degradation(plan.train_degradation, "--train-degradation")
+            train = self.profile.train.model_copy(update={"degradation": plan.train_degradation})
+            self.profile = self.profile.model_copy(update={"train": train})
         self.profile_where = f"profile {plan.profile}"
         seed = check_seed(plan.seed) if plan.seed is not None else self.profile.seed
         self.hr_size = self._check_hr_size()
@@ -99,7 +103,9 @@ class Runner:
         facts = DataFacts(self.splits.name, data_fingerprint(self.splits), len(self.splits.train), len(self.splits.val),
                           len(self.splits.test), tuple(info.get("skipped", [])), self.splits.lr_only,
                           tuple(info["lr_size"]) if info.get("lr_size") else None, bool(info.get("tracks")))
-        run_dir = Path(plan.run_dir) if plan.run_dir else Path("runs") / f"{self.splits.name}-x{plan.scale}-{self.profile_name}{degradation.suffix}"
+        # the default name says how the training and test LR were made
+        run_dir = Path(plan.run_dir) if plan.run_dir else (
+            Path("runs") / f"{self.splits.name}-x{plan.scale}-{self.profile_name}{lr_names_suffix(self.profile, degradation)}")
         check_not_file(run_dir, "--run-dir")
         # --weights: load every file into its network now (a corrupt or mismatched file
         # fails here, and the network is kept, so a file later moved aside still loads)

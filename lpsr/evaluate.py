@@ -153,7 +153,9 @@ def measure_cost(method: Method, model: nn.Module | None, lr_hw: tuple[int, int]
     }
 
 
-def mean_psnr(method: Method, model: nn.Module | None, plates: list[PlateRecord], device: torch.device, batch_size: int = EVAL_BATCH) -> float:
-    """Validation score: mean RGB PSNR over the plates (the checkpoint selection rule)."""
-    srs, hrs = super_resolve_plates(method, model, plates, device, batch_size)
+def mean_psnr(method: Method, model: nn.Module | None, plates: list[PlateRecord], device: torch.device, batch_size: int = EVAL_BATCH,
+              degradation: Degradation | None = None) -> float:
+    """Validation score: mean RGB PSNR over the plates (the checkpoint selection rule), their
+    LR made by ``degradation`` (the training one, ``train.degradation``; default bicubic)."""
+    srs, hrs = super_resolve_plates(method, model, plates, device, batch_size, degradation)
     return float(np.mean([psnr(s, h) for s, h in zip(srs, hrs)]))

@@ -86,9 +86,10 @@ def test_validation_matches_the_evaluation_code(tmp_path):
     assert v.mean_psnr(model) == pytest.approx(mean_psnr(method, model, plates, torch.device("cpu")), abs=1e-5)
 
 
-def test_resume_after_a_crash_gives_the_same_weights(tmp_path):
+def crash_and_resume(tmp_path, settings: TrainSettings):
+    """tiny x4 trained straight (``tmp_path/straight``), and crashed at iteration 6 then
+    resumed (``tmp_path/resumed``); the resumed run's TrainResult."""
     method = registry.get("tiny").create(4)
-    settings = TrainSettings(**SETTINGS)
     train(method, build(method), _plates(6, 0), _plates(3, 1), settings, tmp_path / "straight", torch.device("cpu"), seed=3)
 
     class Crash(Exception):
@@ -100,7 +101,11 @@ def test_resume_after_a_crash_gives_the_same_weights(tmp_path):
 
     with pytest.raises(Crash):
         train(method, build(method), _plates(6, 0), _plates(3, 1), settings, tmp_path / "resumed", torch.device("cpu"), seed=3, progress=crash_at_6)
-    res = train(method, build(method), _plates(6, 0), _plates(3, 1), settings, tmp_path / "resumed", torch.device("cpu"), seed=3)
+    return train(method, build(method), _plates(6, 0), _plates(3, 1), settings, tmp_path / "resumed", torch.device("cpu"), seed=3)
+
+
+def test_resume_after_a_crash_gives_the_same_weights(tmp_path):
+    res = crash_and_resume(tmp_path, TrainSettings(**SETTINGS))
     assert res.resumed_from == 4
     assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed"))
     assert timeless_log(tmp_path / "straight" / "train.jsonl") == timeless_log(tmp_path / "resumed" / "train.jsonl")

@@ -32,7 +32,7 @@ from bench.report import figures as figs
 from bench.report.html import write_html
 from bench.report.markdown import failure_markdown, table_markdown
 from bench.report.provenance import batch_note as cost_batch_note
-from bench.report.provenance import provenance, provenance_columns, provenance_footer, provenance_lines
+from bench.report.provenance import provenance, provenance_columns, provenance_footer, provenance_lines, train_degradation_column
 from bench.report.results import MethodResults, ReportError, failure_text, load_failures, load_reference, load_results
 from bench.report.table import NOT_SIG, SEEN, Column, Row, compute_rows, cost_values, ocr_tables, quality_table, under_trained_note
 from lpsr.io import atomic_path, write_json, write_text
@@ -159,7 +159,8 @@ def build(run_dir: Path, out_stem: Path, names: list[str] | None = None, fingerp
     flat = flat_rows(rows, cols) + failure_rows(failures)
     with atomic_path(out_stem.with_suffix(".csv")) as tmp:
         method_commit = {m: c for c, ms in prov["commit_methods"].items() for m in ms}
-        pd.DataFrame([{**r, **provenance_columns(prov), "commit": method_commit.get(r.get("method"), ",".join(prov["commit"]))}
+        pd.DataFrame([{**r, **provenance_columns(prov), "commit": method_commit.get(r.get("method"), ",".join(prov["commit"])),
+                       **train_degradation_column(prov, r.get("method"))}
                       for r in flat]).to_csv(tmp, index=False)
     write_json(out_stem.with_suffix(".json"), {
         "meta": {"provenance": prov, "best_of": best_of, "failed": [f["method"] for f in failures], "metrics": metric_table(cols), "cost_batch": batch_note,

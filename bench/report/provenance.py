@@ -42,6 +42,8 @@ def provenance(results: list[MethodResults], reference: MethodResults | None, oc
         "data": {k: data.get(k) for k in ("name", "spec", "fingerprint", "n_train", "n_val", "n_test", "hr_size", "crop")},
         # the test LR when it is not the default bicubic (one per leaderboard: results.test_set)
         **({"degradation": deg} if (deg := recorded_degradation(first.get("degradation"))) else {}),
+        # each learned method's training LR when it is not the default bicubic (train.degradation)
+        **({"train_degradation": trained} if (trained := train_degradations(results)) else {}),
         "recognisers": ocr,
         "y_convention": ev.get("y_convention"),
         "crop_border": ev.get("crop_border"),
@@ -57,6 +59,11 @@ def provenance(results: list[MethodResults], reference: MethodResults | None, oc
             "seen": f"{SEEN} = this recogniser (or a network derived from it) is part of the method's training loss, so its readability there is not an independent measurement",
         },
     }
+
+
+def train_degradations(results: list[MethodResults]) -> dict[str, dict[str, Any]]:
+    """method -> its ``train_degradation`` record, for the learned methods not trained on bicubic LR."""
+    return {mr.name: deg for mr in results if is_learned(mr.result) and (deg := recorded_degradation(mr.result.get("train_degradation")))}
 
 
 def profile_descriptions(results: list[MethodResults]) -> list[str]:
@@ -99,6 +106,7 @@ def provenance_lines(prov: dict[str, Any], batch_note: str) -> list[str]:
         + ("LR crops only, no HR" if prov.get("readability_only") else f"HR {hr[0]}x{hr[1]} ({d.get('crop')} crop)")
         + f", fingerprint `{d.get('fingerprint')}`",
         f"- scale: x{prov['scale']}; LR = {lr_text(prov)}",
+        *([f"- training LR: {train_lr_text(prov)}"] if prov.get("train_degradation") else []),
         f"- profile: `{one(prov['profile'])}`; seed: {one(prov['seed'])}; device: {one(prov['device'])}; torch {one(prov['torch'])}; {commit_text(prov)}",
         readability_line(prov) if prov.get("readability_only") else
         f"- PSNR on RGB and {prov['y_convention']}; crop border {prov['crop_border']} px; SR rounded to uint8 before scoring",
@@ -131,9 +139,37 @@ def lr_text(prov: dict[str, Any]) -> str:
     deg = prov.get("degradation")
     if not deg:
         return "antialiased bicubic downscale of the HR plate"
+    return f"degradation **`{deg['name']}`** ({params_text(deg)}), seeded per test plate (`bench run --degradation`)"
+
+
+def params_text(deg: dict[str, Any]) -> str:
+    """``camera: blur_sigma 1.2, ...; fingerprint `...``` of a degradation record."""
     params = ", ".join(f"{k} {v}" for k, v in deg["params"].items() if k != "kind")
-    return (f"degradation **`{deg['name']}`** ({deg['params'].get('kind')}: {params}; fingerprint `{deg['fingerprint']}`), "
-            "seeded per test plate (`bench run --degradation`)")
+    return f"{deg['params'].get('kind')}: {params}; fingerprint `{deg['fingerprint']}`"
+
+
+def train_lr_text(prov: dict[str, Any]) -> str:
+    """How the learned methods' training (and val) LR was made, when not all on bicubic."""
+    by: dict[str, list[str]] = {}
+    records: dict[str, dict[str, Any]] = {}
+    for method, deg in prov["train_degradation"].items():
+        by.setdefault(deg["fingerprint"], []).append(method)
+        records[deg["fingerprint"]] = deg
+    parts = [f"degradation **`{records[fp]['name']}`** ({params_text(records[fp])}) for {', '.join(ms)}" for fp, ms in by.items()]
+    rest = sorted(set(prov.get("budget") or {}) - set(prov["train_degradation"]))
+    return ("; ".join(parts) + (f"; antialiased bicubic for {', '.join(rest)}" if rest else "")
+            + "; seeded per training sample, val LR the same keyed per val plate (`train.degradation`)")
+
+
+def train_degradation_column(prov: dict[str, Any], method: str | None) -> dict[str, Any]:
+    """The CSV's ``train_degradation`` / ``train_degradation_fingerprint`` of one row (only
+    when some method was not trained on bicubic; empty for a method not trained here)."""
+    if not prov.get("train_degradation"):
+        return {}
+    deg = prov["train_degradation"].get(method)
+    learned = method in (prov.get("budget") or {})
+    return {"train_degradation": deg["name"] if deg else ("bicubic" if learned else ""),
+            "train_degradation_fingerprint": deg["fingerprint"] if deg else ""}
 
 
 def commit_text(prov: dict[str, Any]) -> str:
@@ -153,7 +189,8 @@ def provenance_footer(prov: dict[str, Any]) -> str:
             f"profile {','.join(prov['profile'])}, seed {','.join(prov['seed']) or '?'}, {','.join(prov['device'])}, "
             f"torch {','.join(prov['torch']) or '?'}, commit {','.join(prov['commit'])}, crop border {prov['crop_border']}, "
             f"OCR {','.join(prov['recognisers']) or 'none'}"
-            + (f", degradation {prov['degradation']['name']} fp {prov['degradation']['fingerprint']}" if prov.get("degradation") else ""))
+            + (f", degradation {prov['degradation']['name']} fp {prov['degradation']['fingerprint']}" if prov.get("degradation") else "")
+            + (", training LR " + ",".join(sorted({d["name"] for d in prov["train_degradation"].values()})) if prov.get("train_degradation") else ""))
 
 
 def provenance_columns(prov: dict[str, Any]) -> dict[str, Any]:

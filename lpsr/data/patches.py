@@ -7,6 +7,14 @@ iteration ``k`` needs no sampler state beyond ``k``, every data-parallel rank dr
 reproducible stream, and :class:`PatchStream` can cut batches in ``DataLoader`` worker
 processes (worker ``w`` of ``W`` makes batches ``start + w``, ``start + w + W``, ...; the
 loader hands them back in order) and still give the same batches as the main process.
+
+Under a training degradation other than the default bicubic (``train.degradation``), every
+sample's LR is made afresh: the sample's WHOLE HR plate is degraded (blur, noise, JPEG act on
+the plate, as a camera's would, not on a patch), then the LR patch is cut at the same
+LR-aligned position as under bicubic.  Sample ``i`` of batch ``k`` (position
+``n = k * batch_size + i`` of the stream) draws from its own
+:func:`lpsr.degradations.training_generator` ``(seed, rank, n)``, so the stream stays a pure
+function of ``(seed, rank, k)`` and resume stays exact.
 """
 from __future__ import annotations
 
@@ -19,6 +27,7 @@ import torch
 
 from lpsr.data.degrade import make_pair
 from lpsr.data.record import DataError, PlateRecord
+from lpsr.degradations import Degradation, training_generator
 from lpsr.method import Batch
 
 
@@ -51,10 +60,13 @@ class PatchSampler:
 
     ``whole_plates=True``: a batch is ``batch_size`` whole plates (LR and HR of the whole
     plate) of one size, drawn with replacement; ``patch`` is then not used.
+
+    ``degradation``: how LR is made (``None`` or the default: bicubic, once per plate, as
+    above; any other: per sample, from the sample's whole HR plate; see the module's doc).
     """
 
     def __init__(self, plates: list[PlateRecord], scale: int, patch: int, seed: int = 0, whole_plates: bool = False,
-                 rank: int = 0) -> None:
+                 rank: int = 0, degradation: Degradation | None = None) -> None:
         if not plates:
             raise DataError("no training plates: the train split is empty")
         self.scale, self.patch, self.whole_plates = scale, patch, whole_plates
@@ -83,6 +95,8 @@ class PatchSampler:
         self.lr_hw = np.array([lr.shape[:2] for lr, _ in pairs], np.int64)
         self.usable = np.array([i for i, (_, hr) in enumerate(pairs) if min(hr.shape[:2]) >= patch], np.int64)
         self.seed, self.rank = int(seed), int(rank)
+        #: the per-sample degradation (None: the LR stacks above, made once, are the LR)
+        self.degradation = None if degradation is None or degradation.is_default else degradation
         #: batches drawn by :meth:`sample` so far (the next one is batch ``k``)
         self.k = 0
         self._window_cache: dict[tuple[int, int], np.ndarray] = {}
@@ -107,13 +121,17 @@ class PatchSampler:
         """Batch ``k`` of this rank's stream: a pure function of ``(seed, rank, k)``."""
         rng = np.random.default_rng([self.seed, self.rank, int(k)])
         if self.whole_plates:
-            return self._whole(rng, batch_size)
+            return self._whole(rng, k, batch_size)
         s, lp = self.scale, self.patch // self.scale
         idx = rng.choice(self.usable, size=batch_size, replace=True)
         ys = rng.integers(0, self.lr_hw[idx, 0] - lp + 1)
         xs = rng.integers(0, self.lr_hw[idx, 1] - lp + 1)
         groups = self.group[idx]
-        if len(self.lr_stacks) == 1:  # the usual case: every plate has one size
+        if self.degradation is not None:
+            lr_full = self._degraded(k, idx)
+            lr = np.stack([plate[y : y + lp, x : x + lp] for plate, y, x in zip(lr_full, ys, xs)])
+            hr = np.stack([self._hr(i)[y * s : (y + lp) * s, x * s : (x + lp) * s] for i, y, x in zip(idx, ys, xs)])
+        elif len(self.lr_stacks) == 1:  # the usual case: every plate has one size
             lr = self._windows(0, lp, 1)[self.row[idx], ys, xs]
             hr = self._windows(0, lp * s, s)[self.row[idx], ys * s, xs * s]
         else:
@@ -124,6 +142,17 @@ class PatchSampler:
                 lr[pos] = self._windows(g, lp, 1)[self.row[idx[pos]], ys[pos], xs[pos]]
                 hr[pos] = self._windows(g, lp * s, s)[self.row[idx[pos]], ys[pos] * s, xs[pos] * s]
         return Batch(_nhwc_uint8_to_float(torch.from_numpy(lr)), _nhwc_uint8_to_float(torch.from_numpy(hr)), self.texts[idx].tolist())
+
+    def _hr(self, i: int) -> np.ndarray:
+        """Plate ``i``'s HR (mod-cropped), a view into its stack."""
+        return self.hr_stacks[self.group[i]][self.row[i]].numpy()
+
+    def _degraded(self, k: int, plates: np.ndarray) -> list[np.ndarray]:
+        """The whole-plate LR of batch ``k``'s samples (plate indices ``plates``), each from
+        its own generator ``training_generator(seed, rank, k * len(plates) + i)``."""
+        n0 = int(k) * len(plates)
+        return [self.degradation.apply(self._hr(p), self.scale, key=training_generator(self.seed, self.rank, n0 + i))
+                for i, p in enumerate(plates)]
 
     def _windows(self, g: int, side: int, scale: int) -> np.ndarray:
         """Read-only view (plate, y, x, side, side, 3) of every ``side``-sized window of
@@ -138,12 +167,15 @@ class PatchSampler:
             )
         return self._window_cache[key]
 
-    def _whole(self, rng: np.random.Generator, batch_size: int) -> Batch:
+    def _whole(self, rng: np.random.Generator, k: int, batch_size: int) -> Batch:
         sizes = np.array([len(m) for m in self.members], np.float64)
         g = int(rng.choice(len(self.members), p=sizes / sizes.sum())) if len(self.members) > 1 else 0
         rows = rng.integers(0, len(self.members[g]), size=batch_size)
         t_rows = torch.from_numpy(rows)
-        lr = _nhwc_uint8_to_float(self.lr_stacks[g][t_rows])
+        if self.degradation is not None:
+            lr = _nhwc_uint8_to_float(torch.from_numpy(np.stack(self._degraded(k, self.members[g][rows]))))
+        else:
+            lr = _nhwc_uint8_to_float(self.lr_stacks[g][t_rows])
         hr = _nhwc_uint8_to_float(self.hr_stacks[g][t_rows])
         return Batch(lr, hr, self.texts[self.members[g][rows]].tolist())
 

@@ -62,9 +62,10 @@ class Degradation:
         """uint8 HxWx3 RGB HR -> uint8 (H/s)x(W/s)x3 LR of the HR mod-cropped to ``scale``.
 
         ``key``: a test plate's id (str; the draws are seeded by it, this preset's name and
-        parameters), a training ``(seed, rank, k)`` tuple, or a numpy ``Generator`` (e.g. one
-        :func:`~lpsr.degradations.keys.training_generator` shared by a batch's samples in
-        order).  ``plate_id`` only names the plate in errors (defaults to a str key)."""
+        parameters), a training ``(seed, rank, k)`` tuple (``k``: the sample's position in the
+        stream), or a numpy ``Generator`` (e.g. a
+        :func:`~lpsr.degradations.keys.training_generator`).  ``plate_id`` only names the
+        plate in errors (defaults to a str key)."""
         plate_id = plate_id or (key if isinstance(key, str) else "")
         hr = modcrop(np.ascontiguousarray(hr), scale, plate_id)
         return self.preset.lr(hr, scale, generator_for(key, self.name, self.params), plate_id)

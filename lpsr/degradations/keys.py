@@ -3,9 +3,10 @@ a stable hash, never by Python's ``hash()`` (salted per process) or a global RNG
 
 - test LR: :func:`plate_generator` seeds from (plate id, preset name, preset parameters), so
   every method sees the same LR and a rerun in any process makes the same bytes;
-- training LR: :func:`training_generator` seeds from (seed, rank, k), so batch ``k`` of the
-  patch stream stays a pure function of (seed, rank, k) and resume stays exact.  A tag keeps
-  its stream apart from the patch sampler's own ``default_rng([seed, rank, k])``.
+- training LR: :func:`training_generator` seeds from (seed, rank, k), ``k`` the sample's
+  position in the patch stream (``lpsr.data.patches``), so the stream stays a pure function
+  of (seed, rank, batch) and resume stays exact.  A tag keeps its draws apart from the patch
+  sampler's own ``default_rng([seed, rank, batch])``.
 """
 from __future__ import annotations
 
@@ -38,8 +39,9 @@ def plate_generator(plate_id: str, name: str, params: dict) -> np.random.Generat
 
 
 def training_generator(seed: int, rank: int, k: int) -> np.random.Generator:
-    """The generator of training batch ``k`` of rank ``rank``; a batch draws its samples
-    from it in order, so sample ``i`` of batch ``k`` is fixed by (seed, rank, k, i)."""
+    """The generator of training sample ``k`` of rank ``rank``'s stream: the patch sampler
+    gives sample ``i`` of batch ``b`` its own, ``k = b * batch_size + i``, so a sample's LR
+    never depends on what another sample drew."""
     for v in (seed, rank, k):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
             raise ValueError(f"training key (seed, rank, k) must be non-negative integers, got {(seed, rank, k)!r}")

@@ -98,10 +98,12 @@ def train(
         torch.set_num_threads(settings.threads)
     state, note = build_state(method, model, settings, device, seed, ctx.rank)
     notes += [note] if note else []
+    degradation = settings.lr_degradation()  # training and val LR (train.degradation)
     sampler = PatchSampler(train_plates, method.scale, settings.patch_size, seed=seed,
-                           whole_plates=bool(getattr(method, "train_on_whole_plates", False)), rank=ctx.rank)
+                           whole_plates=bool(getattr(method, "train_on_whole_plates", False)), rank=ctx.rank, degradation=degradation)
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
-    validator = Validator(method, val_plates[: settings.val_plates], device, memory_format=memory_format) if main else None
+    validator = Validator(method, val_plates[: settings.val_plates], device, memory_format=memory_format,
+                          degradation=degradation) if main else None
     run = {"method": method.name, "scale": method.scale, "seed": seed, "world_size": ctx.world_size, "settings": settings.to_dict()}
     runlog = RunLog(Path(out_dir), tuple(log), main)
     restore(resume_path, state, runlog, run, ctx.rank, main, notes)

@@ -22,6 +22,10 @@ Keys (see README "Training settings"):
 * recipes: ``ema_decay`` (EMA of the weights, validated and saved beside the raw ones;
   0 = off), ``early_stop_patience`` (stop after this many validations without a new
   best; 0 = off);
+* LR: ``degradation`` (how training and validation LR are made from the HR plates: a preset
+  of ``configs/degradations/`` or a preset YAML; default ``DEFAULT_DEGRADATION``, today's
+  bicubic, which :meth:`TrainSettings.to_dict` leaves out so that keys and checkpoints of
+  bicubic runs stay what they were; docs/degradations.md);
 * speed: ``precision`` (fp32 | bf16 | fp16 autocast), ``channels_last``, ``compile``
   (torch.compile), ``threads`` (torch intra-op threads, at most ``THREADS_MAX``; 0 = torch's default),
   ``loader_workers`` (DataLoader worker processes cutting patch batches; ``null`` = 0 on
@@ -32,8 +36,9 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_serializer, model_validator
 
+from lpsr.degradations import DEFAULT_DEGRADATION, Degradation, default_degradation, get_degradation
 from lpsr.errors import ConfigError
 from lpsr.settings_model import Float, one_line
 
@@ -66,6 +71,7 @@ class TrainSettings(BaseModel):
     compile: bool = False
     ema_decay: Float = 0.0
     early_stop_patience: int = 0
+    degradation: str = DEFAULT_DEGRADATION
 
     # -- coercions that strict mode would refuse but YAML makes unavoidable ----------
     # (floats: ``Float`` takes YAML's ``1e-4`` string)
@@ -85,6 +91,15 @@ class TrainSettings(BaseModel):
         # libgomp aborts ("Out of memory allocating ...") long before 100000 threads
         if value > THREADS_MAX:
             raise _Bad("threads", f"must be at most {THREADS_MAX} (this machine has {os.cpu_count()} CPU cores; 0 = torch's default), got {value}")
+        return value
+
+    @field_validator("degradation")
+    @classmethod
+    def _known_degradation(cls, value: str) -> str:
+        try:
+            _degradation(value)
+        except ConfigError as exc:
+            raise _Bad("degradation", str(exc)) from None
         return value
 
     @model_validator(mode="after")
@@ -132,9 +147,23 @@ class TrainSettings(BaseModel):
         except ValidationError as exc:
             raise ConfigError(_one_line(exc, where)) from None
 
+    @model_serializer(mode="wrap")
+    def _without_default_degradation(self, handler: Any) -> dict[str, Any]:
+        # every dump leaves out the default training LR, so bicubic runs' config.yaml, training
+        # keys and resume checkpoints (and a dumped profile) stay what they were before it existed
+        data = handler(self)
+        if data.get("degradation") == DEFAULT_DEGRADATION:
+            del data["degradation"]
+        return data
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON/YAML-able values (lists, not tuples), every key present."""
+        """Plain JSON/YAML-able values (lists, not tuples), every key present but
+        ``degradation`` when it is the default."""
         return self.model_dump(mode="json")
+
+    def lr_degradation(self) -> Degradation:
+        """How training and validation LR are made (``degradation`` resolved to its preset)."""
+        return _degradation(self.degradation)
 
     def workers_for(self, device_type: str) -> int:
         """DataLoader worker processes on this device (``loader_workers``; null = 0 on the CPU, 4 on CUDA)."""
@@ -144,6 +173,10 @@ class TrainSettings(BaseModel):
 
     def lr_for_discriminator(self) -> float:
         return self.lr if self.lr_d is None else self.lr_d
+
+
+def _degradation(spec: str) -> Degradation:
+    return default_degradation() if spec == DEFAULT_DEGRADATION else get_degradation(spec)
 
 
 class _Bad(ValueError):

@@ -10,7 +10,10 @@ Same number as :func:`lpsr.evaluate.mean_psnr` (SR rounded to uint8 as a saved i
 would be, PSNR per plate over all RGB values, peak 255, then the mean), but the LR/HR pairs
 are made once per run instead of at every validation, plates of one size go through the
 network as one batch (chunks of ``batch_size``, by default the evaluation's batch size
-``eval.batch_size``), and the PSNR is computed on tensors.
+``eval.batch_size``), and the PSNR is computed on tensors.  The val LR is made by the
+training degradation (``train.degradation``; default bicubic), each plate keyed by its id as
+a test plate is (the same bytes at every validation and in every run), so the checkpoint is
+chosen under the LR it is trained for.
 """
 from __future__ import annotations
 
@@ -22,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lpsr.data.degrade import make_pair
 from lpsr.data.record import PlateRecord
+from lpsr.degradations import Degradation, default_degradation
 from lpsr.method import Method
 from lpsr.profile import EVAL_BATCH
 
@@ -33,9 +36,10 @@ VAL_BATCH_SIZE: int = EVAL_BATCH
 
 class Validator:
     def __init__(self, method: Method, plates: list[PlateRecord], device: torch.device, batch_size: int = VAL_BATCH_SIZE,
-                 memory_format: torch.memory_format = torch.contiguous_format) -> None:
+                 memory_format: torch.memory_format = torch.contiguous_format, degradation: Degradation | None = None) -> None:
         self.method, self.device, self.batch_size, self.memory_format = method, device, batch_size, memory_format
-        pairs = [make_pair(p.hr, method.scale, p.id) for p in plates]
+        degradation = degradation or default_degradation()
+        pairs = [degradation.pair(p.hr, method.scale, key=p.id) for p in plates]
         by_shape: dict[tuple, list[int]] = defaultdict(list)
         for i, (lr, _) in enumerate(pairs):
             by_shape[lr.shape].append(i)
