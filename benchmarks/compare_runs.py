@@ -36,7 +36,7 @@ class MethodDiff:
     text: dict[str, int] = field(default_factory=dict)        # column -> cells that differ
     columns_only_in: dict[str, list[str]] = field(default_factory=dict)
     pixels_differ: int | None = None     # None: no SR images in one of the runs
-    pixel_max: int = 0
+    pixel_max: float = 0.0
 
     @property
     def identical(self) -> bool:
@@ -93,9 +93,12 @@ def compare_method(a: Path, b: Path, method: str) -> MethodDiff:
             if u is None or v is None or u.shape != v.shape:
                 d.pixels_differ += int(max(np.size(u) if u is not None else 0, np.size(v) if v is not None else 0))
                 continue
-            diff = np.abs(u.astype(np.int64) - v.astype(np.int64))
+            if u.dtype.kind not in "biuf" or v.dtype.kind not in "biuf":  # e.g. the plate ids
+                d.pixels_differ += int((u != v).sum())
+                continue
+            diff = np.abs(u.astype(np.float64) - v.astype(np.float64))
             d.pixels_differ += int((diff > 0).sum())
-            d.pixel_max = max(d.pixel_max, int(diff.max(initial=0)))
+            d.pixel_max = max(d.pixel_max, float(diff.max(initial=0)))
     return d
 
 
@@ -123,7 +126,7 @@ def _verdict(d: MethodDiff) -> str:
     parts += [f"{c} max |diff| {g:.3g}" for c, g in d.numeric.items()]
     parts += [f"{c}: {n} of {d.plates} differ" for c, n in d.text.items()]
     if d.pixels_differ:
-        parts.append(f"{d.pixels_differ} SR values differ (max {d.pixel_max})")
+        parts.append(f"{d.pixels_differ} SR values differ (max {d.pixel_max:g})")
     return "; ".join(parts)
 
 

@@ -24,7 +24,7 @@ def _run(root, method="m", rows=ROWS, pixels=None, header=HEADER):
 def _pixels(bump=0):
     a = np.zeros((2, 8, 24, 3), np.uint8)
     a[1, 0, 0, 0] += bump
-    return {"sr": a}
+    return {"sr": a, "ids": np.array(["p1", "p2"])}
 
 
 def test_identical_runs_are_reported_identical_with_exit_0(tmp_path):
