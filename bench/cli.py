@@ -5,6 +5,7 @@ import errno
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -91,6 +92,30 @@ def leaderboard_stem(spec: str, data_name: str, scale: int, profile: str, degrad
     return stem + degradation_suffix, group
 
 
+def _options(*decorators):
+    """Several click options as one decorator (shared by commands, declared once)."""
+    def apply(f):
+        for decorate in reversed(decorators):
+            f = decorate(f)
+        return f
+    return apply
+
+
+#: how the LR is made and where the plates are cached: ``bench run`` and ``bench sweep``
+lr_and_cache_options = _options(
+    click.option("--degradation", default=None, metavar="NAME|PATH",
+                 help="how the test LR is made: a preset of configs/degradations/ (camera, camera-mild, ...) or a preset YAML "
+                      "(docs/degradations.md) [bicubic: today's LR]"),
+    click.option("--train-degradation", default=None, metavar="NAME|PATH",
+                 help="how the training and validation LR are made (a preset or preset YAML), for every method trained here "
+                      "[profile: train.degradation, bicubic]"),
+    click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+                 help=f"plate cache folder: ccpd:/folder: photos are decoded once into it and memory-mapped by every later run "
+                      f"[{CACHE_DEFAULT_TEXT}]"),
+    click.option("--no-cache", is_flag=True, help="decode ccpd:/folder: data without the plate cache (same plates, slower)"),
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lpsr-bench")
 def cli() -> None:
@@ -120,15 +145,7 @@ def cli() -> None:
                    "cudnn.benchmark off (slower)")
 @click.option("--log", "log_to", default="none", show_default=True, metavar="LOGGER",
               help="experiment logging besides train.jsonl: tensorboard (<run-dir>/<method>/tb/) or none")
-@click.option("--degradation", default=None, metavar="NAME|PATH",
-              help="how the test LR is made: a preset of configs/degradations/ (camera, camera-mild, ...) or a preset YAML "
-                   "(docs/degradations.md) [bicubic: today's LR]")
-@click.option("--train-degradation", default=None, metavar="NAME|PATH",
-              help="how the training and validation LR are made (a preset or preset YAML), for every method trained here "
-                   "[profile: train.degradation, bicubic]")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-              help=f"plate cache folder: ccpd:/folder: photos are decoded once into it and memory-mapped by every later run [{CACHE_DEFAULT_TEXT}]")
-@click.option("--no-cache", is_flag=True, help="decode ccpd:/folder: data without the plate cache (same plates, slower)")
+@lr_and_cache_options
 def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboard_dir, limit, hr_size, crop, seed, strict,
         isolation, deterministic, log_to, degradation, train_degradation, cache_dir, no_cache) -> None:
     """Train (or load) each method, evaluate on the same test plates, write a leaderboard.
@@ -233,14 +250,17 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
 @click.option("--wait/--no-wait", default=None, help="wait for the jobs and write the leaderboard [local: wait; slurm: no wait]")
 @click.option("--deterministic", is_flag=True, help="deterministic GPU training in every job (as bench run --deterministic)")
 @click.option("--log", "log_to", default="none", show_default=True, metavar="LOGGER", help="tensorboard or none (as bench run --log)")
+@lr_and_cache_options
 def sweep(methods, seeds, scale, data, profile, device, ocr, run_dir, leaderboard_dir, limit, hr_size, crop, strict, executor, partition,
-          gpus, cpus, mem_gb, time_min, array_parallelism, account, qos, constraint, log_dir, wait, deterministic, log_to) -> None:
+          gpus, cpus, mem_gb, time_min, array_parallelism, account, qos, constraint, log_dir, wait, deterministic, log_to,
+          degradation, train_degradation, cache_dir, no_cache) -> None:
     """Submit methods x seeds as a job array (submitit: Slurm or local); each job is resumable.
     `bench report RUN_DIR` collects the seeds into one leaderboard (mean ± std over seeds)."""
     from lpsr import registry
     from lpsr.profile import load_profile
     from lpsr.paths import check_not_file
-    from bench.plan import RunPlan
+    from bench.options import resolve_degradation
+    from bench.plan import RunPlan, lr_names_suffix, with_train_degradation
     from bench import sweep as sw
 
     sw.require_submitit()
@@ -253,9 +273,11 @@ def sweep(methods, seeds, scale, data, profile, device, ocr, run_dir, leaderboar
     check_not_file(Path(leaderboard_dir), "--leaderboard-dir")
     names = registry.resolve(methods)
     profile_name, prof = load_profile(profile, known_methods=registry.known())
+    prof = with_train_degradation(prof, train_degradation)
     data = sw.pinned_data(data, prof.seed)
-    if run_dir is None:
-        run_dir = Path("runs") / f"sweep-{data.split(':', 1)[0]}-x{scale}-{profile_name}"
+    if run_dir is None:  # named like bench run's: the LR's training and test degradations come last
+        suffix = lr_names_suffix(prof, resolve_degradation(degradation))
+        run_dir = Path("runs") / f"sweep-{data.split(':', 1)[0]}-x{scale}-{profile_name}{suffix}"
     check_not_file(Path(run_dir), "--run-dir")
     if deterministic:  # the jobs inherit the submitting environment
         from lpsr.train.device import CUBLAS_DETERMINISTIC
@@ -263,7 +285,8 @@ def sweep(methods, seeds, scale, data, profile, device, ocr, run_dir, leaderboar
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_DETERMINISTIC)
     plan = RunPlan(methods=names, scale=scale, data=data, profile=profile, device=device, ocr=_parse_ocr(ocr), run_dir=Path(run_dir),
                    strict=strict, limit=limit, hr_size=_parse_size(hr_size), crop=crop, deterministic=deterministic,
-                   log=_parse_log(log_to))
+                   log=_parse_log(log_to), degradation=degradation, train_degradation=train_degradation, cache=not no_cache,
+                   cache_dir=cache_dir)
     folder = Path(log_dir) if log_dir else Path(run_dir) / "submitit"
     say = lambda message: console.print(message, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     if wait is False and executor == "local" and array_parallelism:
@@ -480,6 +503,40 @@ def _error(message: str, code: int = 2) -> None:
 
 
 def main() -> None:
+    """The ``bench`` command.  Under torchrun every exit (success, error or interrupt) of a
+    rank that joined the process group leaves through :func:`lpsr.train.ddp.finish`."""
+    try:
+        _main()
+    except SystemExit as exc:
+        code = exc.code
+        if isinstance(code, int) or code is None:
+            _leave_process_group(code or 0)
+        else:  # sys.exit("message"): Python prints it and exits 1
+            _leave_process_group(1, message=str(code))
+        raise
+    except BaseException:
+        if _process_group_joined():
+            traceback.print_exc()
+            _leave_process_group(1)
+        raise
+    _leave_process_group(0)
+
+
+def _process_group_joined() -> bool:
+    ddp = sys.modules.get("lpsr.train.ddp")  # imported by a command that trains; never imported here for nothing
+    return ddp is not None and ddp.is_initialized()
+
+
+def _leave_process_group(code: int, message: str | None = None) -> None:
+    """A torchrun rank ends here (``ddp.finish``: barrier on success, then ``os._exit``);
+    a single process returns and exits as usual."""
+    if _process_group_joined():
+        if message:
+            print(message, file=sys.stderr)
+        sys.modules["lpsr.train.ddp"].finish(code)
+
+
+def _main() -> None:
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread (embedded use): keep the default

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from bench.options import resolve_degradation
 from bench.progress import BarFactory
 from lpsr.data.record import PlateSplits
 from lpsr.data.sources import load_data
@@ -48,6 +49,15 @@ class RunPlan:
     cache_dir: Path | None = None  # None: lpsr.data.cache_dir.cache_root's default
     #: ``--train-degradation``: the profile's ``train.degradation`` for this run (None: the profile's)
     train_degradation: str | None = None
+
+
+def with_train_degradation(profile: Profile, spec: str | None) -> Profile:
+    """The profile as if its ``train.degradation`` said ``spec`` (``--train-degradation``;
+    None: the profile unchanged).  A bad name or file is one line naming the option."""
+    if spec is None:
+        return profile
+    resolve_degradation(spec, "--train-degradation")
+    return profile.model_copy(update={"train": profile.train.model_copy(update={"degradation": spec})})
 
 
 def lr_names_suffix(profile: Profile, degradation: Degradation) -> str:

@@ -23,7 +23,7 @@ from bench.isolation import run_in_child, use_processes
 from bench.method_run import MethodRun, record_failure
 from bench.options import check_seed, describe_load, describe_skipped, resolve_degradation, resolve_device
 from bench.outcome import Failure, MethodOutcome
-from bench.plan import DataFacts, DataSpec, RunContext, RunPlan, lr_names_suffix
+from bench.plan import DataFacts, DataSpec, RunContext, RunPlan, lr_names_suffix, with_train_degradation
 from bench.progress import BarFactory, Reporter, no_bar
 from bench.weights import file_sha256, load_external_model
 from lpsr import registry
@@ -69,10 +69,7 @@ class Runner:
         if plan.run_dir is not None:
             check_not_file(Path(plan.run_dir), "--run-dir")
         self.profile_name, self.profile = load_profile(plan.profile, known_methods=registry.known())
-        if plan.train_degradation is not None:  # as if the profile's train.degradation said so
-            resolve_degradation(plan.train_degradation, "--train-degradation")
-            train = self.profile.train.model_copy(update={"degradation": plan.train_degradation})
-            self.profile = self.profile.model_copy(update={"train": train})
+        self.profile = with_train_degradation(self.profile, plan.train_degradation)
         self.profile_where = f"profile {plan.profile}"
         seed = check_seed(plan.seed) if plan.seed is not None else self.profile.seed
         self.hr_size = self._check_hr_size()

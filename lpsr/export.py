@@ -172,8 +172,10 @@ def card(loaded: Loaded, out: Path, fmt: str, parity: dict[str, Any] | None, com
                   "output": f"NCHW RGB float32 in [0, 1], {method.scale}x height and width"},
         "trained_on": {"data": origin.get("data"), "profile": result.get("profile"), "seed": origin.get("seed"),
                        "iterations": cfg_train.get("iterations"), "best_iteration": cfg_train.get("best_iteration"),
-                       "train_seconds": cfg_train.get("train_seconds"), "device": result.get("device")},
+                       "train_seconds": cfg_train.get("train_seconds"), "device": result.get("device"),
+                       "lr": result.get("train_degradation")},  # how its training and val LR were made
         "results": results_with_ci(run),
+        "results_lr": result.get("degradation"),  # how the test LR of those results was made (None: LR-only data)
         "run": str(run),
         "run_commit": result.get("commit"),
         "export_commit": commit,
@@ -216,6 +218,8 @@ def card_markdown(c: dict[str, Any]) -> str:
         f"crop {data.get('crop')}), profile `{t.get('profile')}`, seed {t.get('seed')}",
         f"- budget: {t.get('iterations')} iterations ({t.get('train_seconds')} s on {t.get('device')}), best checkpoint at "
         f"iteration {t.get('best_iteration')}",
+        f"- LR: trained on {_lr_text(t.get('lr'))}; the test results below on {_lr_text(c.get('results_lr'))} "
+        f"(parameters in the card's JSON)",
         f"- run: `{c['run']}` (commit {c['run_commit']}); exported at commit {c['export_commit']}",
     ]
     if p:
@@ -231,6 +235,13 @@ def card_markdown(c: dict[str, Any]) -> str:
             lines.append(f"| {r['label']} | {r['value']:.4g} | {r['std']:.3g} | "
                          f"{f'{ci[0]:.4g} .. {ci[1]:.4g}' if ci else '-'} | {r['n']} |")
     return "\n".join(lines) + "\n"
+
+
+def _lr_text(record: dict[str, Any] | None) -> str:
+    """A degradation record of ``result.json`` (name, params, fingerprint) in a few words."""
+    if not record:
+        return "the data's own LR (LR-only data)"
+    return f"`{record.get('name')}` (degradation fingerprint {record.get('fingerprint')})"
 
 
 def write_card(c: dict[str, Any], out: Path) -> tuple[Path, Path]:

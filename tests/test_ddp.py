@@ -71,12 +71,11 @@ WORKER = textwrap.dedent(
         res = loop.train(method, model, _plates(6, 0), _plates(2, 1), settings, out, torch.device("cpu"), seed=3, progress=progress)
     except TrainingInterrupted as exc:
         print(f"rank {{ctx.rank}}: {{exc}}", flush=True)
-        ddp.destroy()
-        sys.exit(143)
+        ddp.finish(143)
     state = {{"model": {{k: v.detach().clone() for k, v in model.state_dict().items()}},
              "gain": method.last_recipe.gain.detach().clone(), "best": res.best_iteration, "world": res.engine["world_size"]}}
     torch.save(state, os.path.join(out, f"rank{{ctx.rank}}.pt"))
-    ddp.destroy()
+    ddp.finish(0)  # not the interpreter's exit: see lpsr.train.ddp.finish
     """
 )
 
@@ -180,3 +179,51 @@ def test_torchrun_bench_run_ends_with_a_normal_result_and_leaderboard(tmp_path):
     state = load_resume(run_dir / "tiny" / "ckpt" / "resume.pt")
     assert state["world_size"] == 2 and state["iteration"] == 6
     assert not (run_dir / ".lock").exists()
+
+
+FINISH_WORKER = textwrap.dedent(
+    """
+    import sys
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+    from lpsr.train import ddp
+
+    ctx = ddp.init_distributed("cpu")
+    net = nn.parallel.DistributedDataParallel(nn.Linear(3, 3))  # DDP keeps gloo's threads past destroy
+    net(torch.ones(2, 3)).sum().backward()
+    agreed = ddp.broadcast_object({"rank": ctx.rank})  # the collective whose work outlived the rank in CI
+    print(f"rank {ctx.rank} agreed on {agreed}", end="")  # no newline: shows that finish flushes
+    ddp.finish(int(sys.argv[1]) if ctx.rank == 1 else 0)
+    """
+)
+
+
+def _torchrun_finish(tmp_path: Path, rank1_code: int) -> subprocess.CompletedProcess:
+    script = tmp_path / "finish-worker.py"
+    script.write_text(FINISH_WORKER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), str(rank1_code)], capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_finish_ends_every_rank_with_its_output_flushed(tmp_path):
+    proc = _torchrun_finish(tmp_path, 0)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for rank in (0, 1):
+        assert f"rank {rank} agreed on {{'rank': 0}}" in proc.stdout
+
+
+def test_a_rank_that_finishes_with_an_error_fails_the_run(tmp_path):
+    proc = _torchrun_finish(tmp_path, 3)
+    assert proc.returncode != 0  # torchrun reports the failed rank; the other never waits forever
+    assert "rank 1 agreed on {'rank': 0}" in proc.stdout
+
+
+def test_finish_in_a_single_process_exits_with_the_code_and_flushes():
+    code = "import sys; from lpsr.train import ddp; print('kept', end=''); sys.stderr.write('said'); ddp.finish(7)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (7, "kept", "said")

@@ -57,6 +57,21 @@ def test_model_card_states_the_file_the_run_and_the_parity(exported):
     assert card["results"]["psnr_y"]["ci95"][0] <= card["results"]["psnr_y"]["value"] <= card["results"]["psnr_y"]["ci95"][1]
     md = (exported / "tiny.onnx.card.md").read_text()
     assert card["sha256"] in md and "export parity" in md and "PSNR-Y dB" in md
+    assert card["trained_on"]["lr"]["name"] == card["results_lr"]["name"] == "bicubic"
+    assert "- LR: trained on `bicubic`" in md
+
+
+def test_model_card_names_the_training_and_the_test_lr(tmp_path):
+    common = ["--profile", "test", "--limit", "6", "--ocr", "none", "--isolation", "none", "--leaderboard-dir", str(tmp_path / "lb")]
+    _bench("run", "--methods", "tiny", "--run-dir", str(tmp_path / "run"), "--train-degradation", "camera",
+           "--degradation", "camera-mild", *common)
+    out = tmp_path / "tiny.safetensors"
+    _bench("export", "--method", "tiny", "--from", str(tmp_path / "run"), "--format", "safetensors", "--out", str(out))
+    card = json.loads(out.with_name(out.name + ".card.json").read_text())
+    assert card["trained_on"]["lr"]["name"] == "camera" and card["trained_on"]["lr"]["params"]["jpeg_quality"] == 75
+    assert card["results_lr"]["name"] == "camera-mild" and card["results_lr"]["params"]["jpeg_quality"] == 90
+    md = out.with_name(out.name + ".card.md").read_text()
+    assert "trained on `camera` (degradation fingerprint" in md and "the test results below on `camera-mild`" in md
 
 
 def test_model_card_numbers_are_the_leaderboards(exported, tmp_path):

@@ -156,3 +156,23 @@ def test_slurm_options_reach_the_sbatch_script(tmp_path, monkeypatch):
                  "#SBATCH --job-name=lpsr-test"):
         assert line in text, (line, text)
     assert ex._executor.parameters.get("array_parallelism") == 4
+
+
+def test_sweep_makes_every_job_use_the_degradations_and_names_the_folder_after_them(tmp_path):
+    res = bench("sweep", "--methods", "bicubic,tiny", "--seeds", "0", "--executor", "local", "--profile", "test", "--limit", "6",
+                "--ocr", "none", "--scale", "8", "--time", "20", "--degradation", "camera-mild", "--train-degradation", "camera",
+                "--leaderboard-dir", str(tmp_path / "lb"), cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    seed0 = tmp_path / "runs" / "sweep-synthetic-x8-test-train-camera-camera-mild" / "seed-0"
+    results = {name: json.loads((seed0 / name / "result.json").read_text()) for name in ("bicubic", "tiny")}
+    assert {r["degradation"]["name"] for r in results.values()} == {"camera-mild"}  # the test LR of every job
+    assert results["tiny"]["train_degradation"]["name"] == "camera"  # the training LR of the job that trains
+    assert yaml.safe_load((seed0 / "tiny" / "config.yaml").read_text())["train"]["degradation"] == "camera"
+
+
+def test_sweep_refuses_an_unknown_degradation_before_submitting(tmp_path):
+    res = bench("sweep", "--methods", "tiny", "--seeds", "0", "--executor", "local", "--profile", "test",
+                "--train-degradation", "fog", cwd=tmp_path)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert res.stderr.startswith("error: --train-degradation") and "fog" in res.stderr
+    assert not (tmp_path / "runs").exists()

@@ -23,9 +23,11 @@ a no-op.
 """
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -130,6 +132,42 @@ def any_rank(flag: bool, device: torch.device) -> bool:
 def destroy() -> None:
     if is_initialized():
         dist.destroy_process_group()
+
+
+def finish(code: int = 0) -> NoReturn:
+    """End this torchrun rank's process with exit status ``code``.
+
+    A clean end (``code == 0``) first waits for every rank at a barrier; then the group is
+    destroyed, stdout, stderr and logging are flushed, and the process leaves through
+    ``os._exit``, without the interpreter's finalization.  Written by hand because torch
+    (2.14) cannot end such a process safely: once DDP has used the group, its gloo worker
+    threads outlive ``destroy_process_group()`` (the C++ side keeps the group), and a worker
+    that drops a finished collective's Python-made tensor while the interpreter finalizes
+    takes the GIL, is ended by ``pthread_exit`` inside a destructor and aborts the rank
+    ("terminate called without an active exception": ``AsyncBroadcastWork::~AsyncBroadcastWork``
+    -> ``TensorImpl::decref_pyobject`` -> ``take_gil`` -> ``PyThread_exit_thread`` in a core
+    of this test suite's rank 1; pytorch/pytorch#190489).  ``multiprocessing`` ends its own
+    children with ``os._exit`` for the same reason.  Files are already complete at this
+    point: results and checkpoints are written atomically and closed by their writers.
+    A failing rank skips the barrier (the others may be inside another collective) and
+    exits at once; torchrun then stops the rest."""
+    try:
+        if is_initialized():
+            if code == 0:
+                dist.barrier()
+            dist.destroy_process_group()
+    except Exception as exc:  # e.g. another rank is gone: never report success then
+        rank = distributed_context().rank
+        print(f"error: rank {rank}: could not leave the process group cleanly ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+        code = code or 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing more to say
+            pass
+    os._exit(code)
 
 
 def all_gather_object(obj: Any) -> list[Any]:

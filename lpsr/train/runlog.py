@@ -71,22 +71,32 @@ class TensorBoardLog:
         self.writer.close()
 
 
+#: at most this many steps' logs are held as tensors: each one costs far more memory than
+#: its float (about 19 KB a step for tiny on the CPU), so a long ``log_every`` grew without
+#: bound; reading them costs one device-to-host copy per this many steps
+READ_EVERY = 256
+
+
 class RunLog:
     def __init__(self, out_dir: Path, loggers: tuple[str, ...] = (), main: bool = True) -> None:
         self.path, self.tb_dir = Path(out_dir) / "train.jsonl", Path(out_dir) / "tb"
         self.loggers, self.main = tuple(loggers), main
         self.text = ""  #: the log so far (what the checkpoint holds)
         self.running: dict[str, list] = {}  #: step logs of the current interval
+        self._read: dict[str, int] = {}  #: how many of each key's values are floats already
+        self._unread = 0  #: steps added since the last read
         self.elapsed, self.t0 = 0.0, time.perf_counter()
         self._file, self._tb = None, None
 
     # -- the checkpoint's part ------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"log": self.text, "running": materialise(self.running), "seconds": self.seconds()}
+        self.read()
+        return {"log": self.text, "running": {k: list(v) for k, v in self.running.items()}, "seconds": self.seconds()}
 
     def load_state_dict(self, state: dict) -> None:
         self.text, self.elapsed = state["log"], float(state["seconds"])
         self.running = {k: list(v) for k, v in (state.get("running") or {}).items()}
+        self._read, self._unread = {k: len(v) for k, v in self.running.items()}, 0
 
     # -- writing ----------------------------------------------------------------------
     def open(self, start: int) -> "RunLog":
@@ -118,15 +128,23 @@ class RunLog:
     def add(self, logs: dict) -> None:
         for k, v in logs.items():
             self.running.setdefault(k, []).append(v)
+        self._unread += 1
+        if self._unread >= READ_EVERY:
+            self.read()
 
     def read(self) -> None:
-        """Read the interval's logged tensors (one copy)."""
-        self.running = materialise(self.running)
+        """Turn the step logs added since the last read into floats (one device-to-host copy)."""
+        tail = {k: vals[self._read.get(k, 0):] for k, vals in self.running.items()}
+        for k, floats in materialise(tail).items():
+            self.running[k][self._read.get(k, 0):] = floats
+            self._read[k] = len(self.running[k])
+        self._unread = 0
 
     def interval(self, it: int) -> dict:
         """The record of the interval that ends at ``it``: the mean of each logged value."""
-        record = {"iteration": it, **{k: float(np.mean(v)) for k, v in materialise(self.running).items()}}
-        self.running = {}
+        self.read()
+        record = {"iteration": it, **{k: float(np.mean(v)) for k, v in self.running.items()}}
+        self.running, self._read = {}, {}
         return record
 
     def write(self, record: dict) -> None:
