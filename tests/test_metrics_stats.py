@@ -86,3 +86,27 @@ def test_mark_errors_aligns_reading_to_truth():
     assert mark_errors("皖A1234", "皖A12345")[-1] == ("_", False)
     assert [ok for _, ok in mark_errors("皖B12345", "皖A12345")] == [True, False] + [True] * 5
     assert mark_errors("", "") == []
+
+
+@pytest.mark.parametrize("n", [2, 3, 8, 65, 301, 1000])
+def test_bootstrap_ci_is_scipys_interval_to_the_last_bit(n, monkeypatch):
+    """The oracle: scipy.stats.bootstrap itself (percentile, vectorised, the same seed), on
+    continuous values, ties and 0/1 reads, for both leaderboard statistics; and the same
+    interval when only a few resamples are held at once."""
+    from scipy import stats
+
+    from lpsr.metrics import stats as ours
+
+    rng = np.random.default_rng(n)
+    samples = [rng.normal(25, 2, n), rng.integers(0, 4, n).astype(float), (rng.random(n) < 0.8).astype(float)]
+    for v in samples:
+        for statistic in (np.median, np.mean):
+            if np.all(v == v[0]):
+                continue
+            ref = stats.bootstrap((v,), lambda x, axis: statistic(x, axis=axis), confidence_level=0.95, n_resamples=500,
+                                  method="percentile", vectorized=True, rng=np.random.default_rng(7))
+            expected = (float(ref.confidence_interval.low), float(ref.confidence_interval.high))
+            assert bootstrap_ci(v, statistic, n_resamples=500, seed=7) == expected
+            monkeypatch.setattr(ours, "BOOTSTRAP_CHUNK", 3 * n)  # three resamples at a time
+            assert bootstrap_ci(v, statistic, n_resamples=500, seed=7) == expected
+            monkeypatch.undo()
