@@ -73,10 +73,15 @@ def test_second_run_is_refused_and_a_dead_owners_lock_is_taken_over(tmp_path):
 def test_interrupt_and_sigterm_print_the_resume_message(tmp_path, sig, code, prefix):
     run_dir, lb = tmp_path / "r", tmp_path / "lb"
     proc = start(run_args(run_dir, lb, "tiny", str(long_profile(tmp_path))), tmp_path)
-    wait_for(run_dir / "tiny" / "config.yaml", proc)
-    time.sleep(1.0)
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
+    try:
+        wait_for(run_dir / "tiny" / "config.yaml", proc)
+        time.sleep(1.0)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+    finally:  # never leave a 100,000-iteration training behind (it would slow every later test)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == code, err
     lines = [l for l in err.strip().splitlines() if l.strip()]
     assert lines[-1].startswith(prefix) and "rerun the same command to resume" in lines[-1], err
