@@ -67,10 +67,18 @@ def _to_onnx_bytes(module: nn.Module, example: torch.Tensor, dynamic_hw: bool, m
 
     axes = {0: "batch", 2: "height", 3: "width"} if dynamic_hw else {0: "batch"}
     buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
-        torch.onnx.export(module, (example,), buf, input_names=["lr"], output_names=["sr"], opset_version=OPSET,
-                          dynamic_axes={"lr": axes, "sr": dict(axes)}, dynamo=False)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    # nn.MultiheadAttention's inference fast path is one fused op (aten::_native_multi_head_attention)
+    # that the ONNX exporter has no symbol for (TBSRN failed with UnsupportedOperatorError);
+    # without it the same attention is traced as matmuls and softmax
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
+            torch.onnx.export(module, (example,), buf, input_names=["lr"], output_names=["sr"], opset_version=OPSET,
+                              dynamic_axes={"lr": axes, "sr": dict(axes)}, dynamo=False)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     proto = onnx.load_from_string(buf.getvalue())
     for key, value in metadata.items():
         entry = proto.metadata_props.add()

@@ -150,3 +150,19 @@ def test_export_safetensors_and_refusals(exported, tmp_path, capsys):
     assert code == 2 and "--force" in err
     code, _, err = run_main(capsys, "export", "--method", "tiny", "--from", str(tmp_path), "--out", str(tmp_path / "x.onnx"))
     assert code == 2 and "no tiny/config.yaml" in err
+
+
+def test_attention_networks_export_to_onnx_and_match_torch(tmp_path):
+    """TBSRN's nn.MultiheadAttention: its fused inference op has no ONNX symbol; the export
+    traces the unfused attention and still matches PyTorch within the tolerance."""
+    from lpsr.export import TOLERANCE, export_onnx
+    from lpsr.infer import Loaded
+
+    torch.manual_seed(0)
+    method = registry.get("tbsrn").create(8)
+    rng = np.random.default_rng(0)
+    lrs = [rng.integers(0, 256, (8, 24, 3), dtype=np.uint8) for _ in range(3)]
+    assert torch.backends.mha.get_fastpath_enabled()
+    parity = export_onnx(Loaded(method, method.build().eval()), tmp_path / "tbsrn.onnx", lrs)
+    assert parity["max_abs_diff"] <= TOLERANCE["fp32"] and parity["plates"] == 3
+    assert torch.backends.mha.get_fastpath_enabled()  # restored for everything after the export
