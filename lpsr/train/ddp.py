@@ -129,11 +129,6 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
-def destroy() -> None:
-    if is_initialized():
-        dist.destroy_process_group()
-
-
 def finish(code: int = 0) -> NoReturn:
     """End this torchrun rank's process with exit status ``code``.
 
