@@ -228,3 +228,21 @@ def test_bench_run_on_lr_only_data_gives_a_readability_only_leaderboard(tmp_path
     assert code == 0, err
     again = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
     assert again["rows"] == data["rows"]
+
+
+def test_robustness_matrix_of_lr_only_data_has_an_own_lr_column_and_no_psnr(tmp_path, capsys, plates):
+    folder = write_lr_folder(tmp_path / "lr", plates)
+    run = tmp_path / "run"
+    code, _out, err = run_main(capsys, "run", "--methods", "bicubic", "--data", f"folder:{folder}", "--ocr", "plate", "--profile",
+                               "test", "--scale", str(SCALE), "--run-dir", str(run), "--leaderboard-dir", str(tmp_path / "lb"))
+    assert code == 0, err
+    code, _out, err = run_main(capsys, "report", "--matrix", str(run), str(run), "--out", str(tmp_path / "m"))
+    assert code == 0, err
+    md = (tmp_path / "m.md").read_text(encoding="utf-8")
+    assert "| own LR |" in md and "| bicubic |" not in md.split("## ", 1)[1].split("\n")[2]  # the column is the data's own LR
+    assert "PSNR" not in md  # no HR: no image-metric table, not an empty one
+    assert "none (LR-only data" in md
+    # both (identical) run directories are named with what they hold, none as "nothing finished"
+    assert "nothing finished" not in md and md.count("(own LR)") >= 2
+    cells = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))["cells"]
+    assert {c["test_degradation"] for c in cells} == {"own LR"} and not [c for c in cells if "psnr" in c["metric"]]
