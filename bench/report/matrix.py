@@ -20,7 +20,7 @@ from bench.report import figures as figs
 from bench.report.html import write_html
 from bench.report.interface import order
 from bench.report.markdown import table_markdown
-from bench.report.provenance import CI_TEXT
+from bench.report.provenance import CI_TEXT, params_text
 from bench.report.results import MethodResults, ReportError, load_results
 from bench.report.table import Cell, Column, Row, Shown, Table, TableColumn, is_learned, is_nan, metric_cell, shown
 from lpsr.degradations import DEFAULT_DEGRADATION, default_degradation
@@ -227,12 +227,8 @@ def metric_table(m: Matrix, col: Column) -> Table:
 
 
 # -- outputs ---------------------------------------------------------------------------------
-def params_text(record: dict[str, Any]) -> str:
-    params = record.get("params") or {}
-    kind = params.get("kind", "?")
-    rest = ", ".join(f"{k} {v}" for k, v in params.items() if k != "kind")
-    fingerprint = f"; fingerprint {record['fingerprint']}" if record.get("fingerprint") else ""
-    return f"`{record['name']}` ({kind}{': ' + rest if rest else ''}{fingerprint})"
+def degradation_text(record: dict[str, Any]) -> str:
+    return f"`{record['name']}` ({params_text(record)})"
 
 
 def provenance_lines(m: Matrix, run_dirs: list[Path]) -> list[str]:
@@ -244,8 +240,8 @@ def provenance_lines(m: Matrix, run_dirs: list[Path]) -> list[str]:
     lines = [
         "- rows: method x training LR degradation (result.json `train_degradation`; bicubic where a result records none; "
         f"`{NOT_TRAINED}`: evaluated without training here); columns: test LR degradation (`bench run --degradation`)",
-        "- test degradations: " + "; ".join(params_text(t) for t in m.tests),
-        "- training degradations: " + ("; ".join(params_text(t) for t in trains.values()) or "none (no method trained)"),
+        "- test degradations: " + "; ".join(degradation_text(t) for t in m.tests),
+        "- training degradations: " + ("; ".join(degradation_text(t) for t in trains.values()) or "none (no method trained)"),
         f"- scale: x{entries[0].mr.result.get('scale')}; profile: {uniq('profile')}; seed: {uniq('seed')}; commit: {uniq('commit')}",
         f"- recognisers: {', '.join(m.ocr) or 'none (runs made with --ocr none)'}",
         f"- cells: {HEADLINE_OCR.label} = rate of exact plate reads over the test plates"

@@ -143,9 +143,12 @@ def lr_text(prov: dict[str, Any]) -> str:
 
 
 def params_text(deg: dict[str, Any]) -> str:
-    """``camera: blur_sigma 1.2, ...; fingerprint `...``` of a degradation record."""
-    params = ", ".join(f"{k} {v}" for k, v in deg["params"].items() if k != "kind")
-    return f"{deg['params'].get('kind')}: {params}; fingerprint `{deg['fingerprint']}`"
+    """``camera: blur_sigma 1.2, ...; fingerprint `...``` of a degradation record (the kind
+    alone when it has no parameters; no fingerprint when it records none)."""
+    params = deg.get("params") or {}
+    rest = ", ".join(f"{k} {v}" for k, v in params.items() if k != "kind")
+    fingerprint = f"; fingerprint `{deg['fingerprint']}`" if deg.get("fingerprint") else ""
+    return f"{params.get('kind', '?')}{': ' + rest if rest else ''}{fingerprint}"
 
 
 def train_lr_text(prov: dict[str, Any]) -> str:
