@@ -80,13 +80,18 @@ WORKER = textwrap.dedent(
 )
 
 
+def _env() -> dict[str, str]:
+    """A launcher's environment: the repository importable, one thread, no torchrun variables inherited."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    return env
+
+
 def _torchrun(out: Path, crash_at: int = 0, term_at: int = 0) -> subprocess.CompletedProcess:
     script = out.parent / f"{out.name}-worker.py"
     script.write_text(WORKER.format(here=str(HERE)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
+    env = _env()
     out.mkdir(parents=True, exist_ok=True)
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            str(script), str(out), str(crash_at), str(term_at)], capture_output=True, text=True, timeout=600, env=env)
@@ -161,9 +166,7 @@ def test_torchrun_bench_run_ends_with_a_normal_result_and_leaderboard(tmp_path):
     the torchrun processes; rank 0 writes result.json and the leaderboard."""
     import json
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
+    env = _env()
     run_dir, boards = tmp_path / "run", tmp_path / "boards"
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "bench.cli", "run",
@@ -202,9 +205,7 @@ FINISH_WORKER = textwrap.dedent(
 def _torchrun_finish(tmp_path: Path, rank1_code: int) -> subprocess.CompletedProcess:
     script = tmp_path / "finish-worker.py"
     script.write_text(FINISH_WORKER)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
+    env = _env()
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            str(script), str(rank1_code)], capture_output=True, text=True, timeout=300, env=env)
 
@@ -225,5 +226,5 @@ def test_a_rank_that_finishes_with_an_error_fails_the_run(tmp_path):
 def test_finish_in_a_single_process_exits_with_the_code_and_flushes():
     code = "import sys; from lpsr.train import ddp; print('kept', end=''); sys.stderr.write('said'); ddp.finish(7)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])})
+                          env=_env())
     assert (proc.returncode, proc.stdout, proc.stderr) == (7, "kept", "said")

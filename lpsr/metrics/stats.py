@@ -49,16 +49,15 @@ def bootstrap_ci(values: Sequence[float], statistic: Callable = np.median, confi
         return s, s
     n, rng = v.size, np.random.default_rng(seed)
     theta = np.empty(n_resamples)
-    rows = max(1, BOOTSTRAP_CHUNK // n)
-    if statistic is np.median:
+    rows, by_counting = max(1, BOOTSTRAP_CHUNK // n), statistic is np.median
+    if by_counting:
         order = np.argsort(v, kind="stable")
         ranked, rank = v[order], np.empty(n, dtype=np.int64)
         rank[order] = np.arange(n)
     for start in range(0, n_resamples, rows):
         k = min(rows, n_resamples - start)
         idx = rng.integers(0, n, (k, n))  # scipy's _bootstrap_resample draws exactly these, row by row
-        theta[start:start + k] = (_median_of_rows(ranked, rank[idx]) if statistic is np.median
-                                  else statistic(v[idx], axis=-1))
+        theta[start:start + k] = _median_of_rows(ranked, rank[idx]) if by_counting else statistic(v[idx], axis=-1)
     alpha = np.asarray((1 - confidence) / 2, dtype=theta.dtype)
     ci = stats.quantile(theta, np.stack((alpha, 1 - alpha), axis=-1), axis=-1)  # as scipy.stats.bootstrap
     return float(ci[0]), float(ci[1])
