@@ -116,6 +116,16 @@ lr_and_cache_options = _options(
 )
 
 
+def _parse_subsets(text: str | None) -> tuple[str, ...] | None:
+    """``--test-subsets base,db`` -> ("base", "db"); None when not given."""
+    if text is None:
+        return None
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    if not names:
+        raise UserError(f"--test-subsets {text!r}: give comma-separated CCPD subset names, e.g. base,db,blur")
+    return names
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lpsr-bench")
 def cli() -> None:
@@ -145,9 +155,12 @@ def cli() -> None:
                    "cudnn.benchmark off (slower)")
 @click.option("--log", "log_to", default="none", show_default=True, metavar="LOGGER",
               help="experiment logging besides train.jsonl: tensorboard (<run-dir>/<method>/tb/) or none")
+@click.option("--test-subsets", default=None, metavar="NAMES",
+              help="only the test plates of these CCPD subsets, comma-separated (base, db, blur, fn, rotate, tilt, weather, "
+                   "challenge, green) [all; every leaderboard reports each subset]")
 @lr_and_cache_options
 def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboard_dir, limit, hr_size, crop, seed, strict,
-        isolation, deterministic, log_to, degradation, train_degradation, cache_dir, no_cache) -> None:
+        isolation, deterministic, log_to, test_subsets, degradation, train_degradation, cache_dir, no_cache) -> None:
     """Train (or load) each method, evaluate on the same test plates, write a leaderboard.
 
     Exit status: 0 all finished; 1 a method crashed (or ran out of memory); 2 a method
@@ -190,6 +203,7 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
         cache=not no_cache,
         cache_dir=cache_dir,
         train_degradation=train_degradation,
+        test_subsets=_parse_subsets(test_subsets),
     )
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),

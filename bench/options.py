@@ -44,8 +44,14 @@ def describe_skipped(names: list[str] | tuple[str, ...], shown: int = 5) -> str:
 
 
 def describe_load(info: dict) -> str:
-    """How the plates came (the run summary): load seconds and the plate cache's state."""
+    """How the plates came (the run summary): load seconds, the plate cache's state, CCPD's
+    no-plate photos left out and the test subsets chosen."""
     cache = {"hit": "plate cache hit", "built": "plate cache built", "off": "no plate cache"}.get(info.get("cache", ""))
     seconds = info.get("load_seconds")
     text = f"loaded in {seconds:.1f} s" if isinstance(seconds, (int, float)) else "loaded"
-    return text + (f" ({cache})" if cache else "")
+    text += f" ({cache})" if cache else ""
+    if info.get("no_plate_skipped"):  # CCPD's ccpd_np/: photos without a plate
+        text += f"; {info['no_plate_skipped']:,} ccpd_np photos (no plate) left out"
+    if info.get("test_subsets"):
+        text += f"; test subsets {', '.join(info['test_subsets'])}"
+    return text

@@ -49,6 +49,8 @@ class RunPlan:
     cache_dir: Path | None = None  # None: lpsr.data.cache_dir.cache_root's default
     #: ``--train-degradation``: the profile's ``train.degradation`` for this run (None: the profile's)
     train_degradation: str | None = None
+    #: ``--test-subsets``: only the test plates of these CCPD subsets (None: every test plate)
+    test_subsets: tuple[str, ...] | None = None
 
 
 def with_train_degradation(profile: Profile, spec: str | None) -> Profile:
@@ -84,6 +86,8 @@ class DataSpec:
     #: it changes how fast the plates come, never which
     cache: bool = True
     cache_dir: str | None = None
+    #: ``--test-subsets``: only the test plates of these CCPD subsets (None: all)
+    test_subsets: tuple[str, ...] | None = None
 
     def load(self, report: Callable[[str], None] | None = None, make_bar: BarFactory | None = None) -> PlateSplits:
         # the one place plates are loaded: through the plate cache, so the planner decodes
@@ -91,7 +95,8 @@ class DataSpec:
         limit = {"train": self.limit, "val": self.limit, "test": self.limit} if self.limit else None
         return load_data(self.spec, hr_size=self.hr_size, crop=self.crop, strict=self.strict, seed=self.seed,
                          synthetic_sizes=self.synthetic_sizes, limit=limit, scale=self.scale,
-                         cache=self.cache, cache_dir=self.cache_dir, report=report, make_bar=make_bar)
+                         cache=self.cache, cache_dir=self.cache_dir, report=report, make_bar=make_bar,
+                         test_subsets=self.test_subsets)
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,7 @@ class RunContext:
             "n_val": self.facts.n_val,
             "n_test": self.facts.n_test,
             "skipped": list(self.facts.skipped),
+            **({"test_subsets": list(self.data.test_subsets)} if self.data.test_subsets is not None else {}),
             # only LR-only data says so (the default's records stay as they were)
             **({"lr_only": True, "lr_size": list(self.facts.lr_size or ()), "tracks": self.facts.tracks} if self.facts.lr_only else {}),
         }

@@ -86,7 +86,7 @@ class Runner:
         synth = self.profile.data.synthetic
         data = DataSpec(plan.data, self.hr_size, plan.crop or self.profile.data.crop, plan.strict, seed,
                         (synth.train, synth.val, synth.test), plan.limit, plan.scale, plan.cache,
-                        str(Path(plan.cache_dir).expanduser().absolute()) if plan.cache_dir else None)
+                        str(Path(plan.cache_dir).expanduser().absolute()) if plan.cache_dir else None, plan.test_subsets)
         self.splits: PlateSplits = data.load(self.report, self.make_bar)
         if not self.splits.test:
             raise UserError(f"--data {plan.data}: the test split is empty")

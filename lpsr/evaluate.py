@@ -60,15 +60,18 @@ def plates_table(
     ocr: list[str], done=None,
 ):
     """``plates.csv`` as a table (image metrics + each recogniser's reads) and OCR speed info.
-    LR-only plates (no HR, ``hrs`` of Nones): readability only, with their tracks and frames."""
+    LR-only plates (no HR, ``hrs`` of Nones): readability only, with their tracks and frames;
+    CCPD plates of subset folders: their ``subset``."""
     from lpsr.score_ocr import read_plates
 
     reads, info = read_plates(ocr, srs if srs is not None else hrs, done=done)
     has_hr = all(p.hr is not None for p in plates)
     meta = {} if has_hr else {key: [str(p.meta[key]) for p in plates] if all(key in p.meta for p in plates) else None
                               for key in ("track", "frame")}
+    # CCPD subsets: a column only when the data has them (the sample's plates.csv stays as it was)
+    subsets = [str(p.meta.get("subset") or "") for p in plates] if any(p.meta.get("subset") for p in plates) else None
     table = plate_table([p.id for p in plates], [p.text for p in plates], srs, hrs if has_hr else None, crop_border, reads,
-                        has_hr=has_hr, tracks=meta.get("track"), frames=meta.get("frame"))
+                        has_hr=has_hr, tracks=meta.get("track"), frames=meta.get("frame"), subsets=subsets)
     return table, info
 
 

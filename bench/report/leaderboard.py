@@ -10,7 +10,8 @@ the table model that every output renders (:mod:`bench.report.table`; metrics fr
 metric table :mod:`lpsr.metrics.spec`, statistics from :mod:`lpsr.metrics.stats`),
 provenance (:mod:`bench.report.provenance`), and the renderers: markdown
 (:mod:`bench.report.markdown`), HTML (:mod:`bench.report.html`) and figures
-(:mod:`bench.report.figures`).  Values are aggregated over the test plates as the paper does
+(:mod:`bench.report.figures`); CCPD data with subset folders adds tables per subset
+(:mod:`bench.report.subsets`).  Values are aggregated over the test plates as the paper does
 (median ± std for image metrics and OCR rho; rates for the OCR accuracies), with a
 bootstrap 95% CI, paired tests against the best method on the same plates, and the best /
 second best marked per column.
@@ -34,6 +35,7 @@ from bench.report.markdown import failure_markdown, table_markdown
 from bench.report.provenance import batch_note as cost_batch_note
 from bench.report.provenance import provenance, provenance_columns, provenance_footer, provenance_lines, train_degradation_column
 from bench.report.results import MethodResults, ReportError, failure_text, load_failures, load_reference, load_results
+from bench.report.subsets import subset_flat, subset_rows, subset_tables
 from bench.report.table import NOT_SIG, SEEN, Column, Row, compute_rows, cost_values, ocr_tables, quality_table, under_trained_note
 from lpsr.io import atomic_path, write_json, write_text
 from lpsr.metrics.spec import COST_METRICS, IMAGE_METRICS, OCR_METRICS, recognisers_in
@@ -128,7 +130,8 @@ def build(run_dir: Path, out_stem: Path, names: list[str] | None = None, fingerp
         made = figs.make_all(run_dir, results, reference, rows, ocr, fig_dir, skipped=not_made, footer=provenance_footer(prov))
 
     md = [f"# {title}", "", HEADER_NOTE, "", *provenance_lines(prov, batch_note), ""]
-    tables = [quality_table(rows, cols, batch_note, failures), *ocr_tables(rows, cols, ocr)]
+    sub_rows, subsets, sub_metrics = subset_rows(results, reference, ocr)
+    tables = [quality_table(rows, cols, batch_note, failures), *ocr_tables(rows, cols, ocr), *subset_tables(sub_rows, subsets, sub_metrics)]
     for table in tables:
         md += table_markdown(table)
     md += failure_markdown(failures)
@@ -156,7 +159,8 @@ def build(run_dir: Path, out_stem: Path, names: list[str] | None = None, fingerp
     md_path = out_stem.with_suffix(".md")
     write_text(md_path, "\n".join(md))
 
-    flat = flat_rows(rows, cols) + failure_rows(failures)
+    per_subset = subset_flat(sub_rows, sub_metrics)
+    flat = [{**r, **per_subset.get((r["method"], r["reference"]), {})} for r in flat_rows(rows, cols)] + failure_rows(failures)
     with atomic_path(out_stem.with_suffix(".csv")) as tmp:
         method_commit = {m: c for c, ms in prov["commit_methods"].items() for m in ms}
         pd.DataFrame([{**r, **provenance_columns(prov), "commit": method_commit.get(r.get("method"), ",".join(prov["commit"])),
@@ -164,6 +168,7 @@ def build(run_dir: Path, out_stem: Path, names: list[str] | None = None, fingerp
                       for r in flat]).to_csv(tmp, index=False)
     write_json(out_stem.with_suffix(".json"), {
         "meta": {"provenance": prov, "best_of": best_of, "failed": [f["method"] for f in failures], "metrics": metric_table(cols), "cost_batch": batch_note,
+                 **({"subsets": [{"subset": k, "n_plates": n} for k, n in subsets.items()]} if subsets else {}),
                  "figures": {k: p.relative_to(out_stem.parent).as_posix() for k, _c, p in made},
                  # kept for tools written against the first format
                  **{k: results[0].result.get(k) for k in ("scale", "profile", "device", "commit", "data", "eval")}},

@@ -13,7 +13,7 @@ import pandas as pd
 from bench.report.interface import order
 from lpsr.degradations import recorded_degradation
 from lpsr.errors import UserError
-from lpsr.metrics.spec import FRAME_COLUMN, ID_COLUMN, TRACK_COLUMN, TRUTH_COLUMN, has_image_metrics, recognisers_in, text_column, track_table
+from lpsr.metrics.spec import ID_COLUMN, LABEL_COLUMNS, has_image_metrics, recognisers_in, text_column, track_table
 
 REFERENCE = "HR (ceiling)"
 
@@ -68,7 +68,7 @@ def read_plates(path: Path, n_expected: int | None) -> pd.DataFrame:
     if not path.is_file():
         raise ReportError(f"{path}: missing (its result.json says the method finished); rerun `bench run` for that method")
     try:
-        table = pd.read_csv(path, keep_default_na=False, dtype={c: str for c in (ID_COLUMN, TRUTH_COLUMN, TRACK_COLUMN, FRAME_COLUMN)})
+        table = pd.read_csv(path, keep_default_na=False, dtype={c: str for c in LABEL_COLUMNS})
     except Exception as exc:
         raise ReportError(f"{path}: unreadable per-plate table ({type(exc).__name__}); rerun `bench run` for that method") from None
     if ID_COLUMN not in table.columns:
@@ -78,7 +78,7 @@ def read_plates(path: Path, n_expected: int | None) -> pd.DataFrame:
                           "rerun `bench run` for that method")
     text_columns = {text_column(ocr) for ocr in recognisers_in(table)}
     for col in table.columns:
-        if col not in (ID_COLUMN, TRUTH_COLUMN, TRACK_COLUMN, FRAME_COLUMN) and col not in text_columns:
+        if col not in LABEL_COLUMNS and col not in text_columns:
             table[col] = pd.to_numeric(table[col], errors="coerce")
     return table
 

@@ -11,6 +11,13 @@ field and tilt values near 0 rather than near 90.  Blue plates have 7 indices, g
 new-energy plates 8.  The plate is cut out by its four corners with a perspective warp to
 a canonical size (default 192x64, W x H), or with ``crop="bbox"`` by its axis-aligned box.
 
+CCPD's own layout (CCPD2019: ``ccpd_base/``, ``ccpd_blur/``, ... and ``splits/*.txt``;
+CCPD2020: ``ccpd_green/{train,val,test}/``) is understood by :func:`load_ccpd`: a plate's
+*subset* is the name of its top folder without ``ccpd_`` (``meta["subset"]``), ``ccpd_np``
+(photos without a plate) is left out and counted, and the per-subset lists
+``splits/ccpd_<subset>.txt`` are test lists.  A folder of photos without ``ccpd_`` folders
+(the sample) has no subsets and loads as before.
+
 No library parses CCPD names, so the parser is written here by hand.
 """
 from __future__ import annotations
@@ -35,6 +42,10 @@ ADS = tuple("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") + ("O",)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 CROP_MODES = ("perspective", "bbox")
+#: a CCPD subset folder is ``ccpd_<subset>`` at the top of the tree; ``np`` holds photos without a plate
+SUBSET_PREFIX, NO_PLATE_SUBSET = "ccpd_", "np"
+#: the subsets in the order CCPD's papers report them (others follow, sorted)
+SUBSET_ORDER = ("base", "db", "blur", "fn", "rotate", "tilt", "weather", "challenge", "green")
 
 Point = tuple[int, int]
 
@@ -196,11 +207,39 @@ def load_ccpd_image(path: str | Path, size: tuple[int, int] = HR_SIZE, crop: str
     return PlateRecord(id=path.name, hr=hr, text=ann.text, source="ccpd", meta=meta)
 
 
-def _load_candidate(p: Path, split: str, size: tuple[int, int], crop: str, scale: int | None) -> PlateRecord:
-    """One listed or found photo (a module-level function: decode workers are handed it)."""
+def subset_of(root: Path, path: Path) -> str | None:
+    """The CCPD subset of a photo below ``root``: its top folder's name without ``ccpd_``
+    (``ccpd_blur/x.jpg`` -> ``blur``); None outside a subset folder."""
+    try:
+        top = path.relative_to(root).parts[0]
+    except (ValueError, IndexError):
+        return None
+    if top.startswith(SUBSET_PREFIX) and len(top) > len(SUBSET_PREFIX) and top != path.relative_to(root).as_posix():
+        return top[len(SUBSET_PREFIX):]
+    return None
+
+
+def subset_sort_key(name: str) -> tuple[int, str]:
+    """CCPD's reporting order, then any other subset by name."""
+    return (SUBSET_ORDER.index(name), "") if name in SUBSET_ORDER else (len(SUBSET_ORDER), name)
+
+
+def _split_folder(root: Path, path: Path) -> str | None:
+    """``train``/``val``/``test`` when a folder on the photo's path is named so (CCPD2020's
+    ``ccpd_green/test/``), else None."""
+    parents = path.relative_to(root).parts[:-1]
+    return next((part for part in reversed(parents) if part in SPLIT_NAMES), None)
+
+
+def _load_candidate(p: Path, split: str, size: tuple[int, int], crop: str, scale: int | None, root: Path) -> PlateRecord:
+    """One listed or found photo (a module-level function: decode workers are handed it),
+    with its CCPD subset in ``meta["subset"]`` when it lies in a subset folder."""
     if not p.is_file():
         raise DataError(f"image {p} listed in splits/{split}.txt does not exist; fix the split file or the folder")
-    return load_ccpd_image(p, size, crop, scale)
+    record = load_ccpd_image(p, size, crop, scale)
+    if (subset := subset_of(root, p)) is not None:
+        record.meta["subset"] = subset
+    return record
 
 
 def _read_split_file(path: Path) -> list[str]:
@@ -211,24 +250,32 @@ def _read_split_file(path: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def _listed_splits(root: Path) -> tuple[dict[str, list[Path]], dict]:
-    """Paths from ``splits/{train,val,test}.txt``, deduplicated by file name.
+def _split_lists(split_dir: Path) -> list[tuple[str, Path]]:
+    """(split, list file): ``splits/{train,val,test}.txt``, then CCPD2019's per-subset test
+    lists ``splits/ccpd_<subset>.txt`` (sorted), which are test lists."""
+    lists = [(name, split_dir / f"{name}.txt") for name in SPLIT_NAMES if (split_dir / f"{name}.txt").is_file()]
+    if split_dir.is_dir():
+        lists += [("test", p) for p in sorted(split_dir.glob(f"{SUBSET_PREFIX}*.txt")) if p.is_file()]
+    return lists
+
+
+def _listed_splits(root: Path) -> tuple[dict[str, list[Path]], dict, set[str | None]]:
+    """Paths from the split lists (:func:`_split_lists`), deduplicated by file name, and the
+    subsets any list names a photo of (before deduplication).
 
     CCPD's per-subset lists may name one file twice (also under two subset folders): the
     first listing wins within a split, and a file listed in two splits is kept only in the
     later of train < val < test, so nothing evaluated is also trained on.
     """
     split_dir = root / "splits"
-    files: dict[str, list[Path]] = {}
+    files: dict[str, list[Path]] = {name: [] for name in SPLIT_NAMES}
     seen: dict[str, str] = {}
     info = {"split_files": [], "duplicates_dropped": 0, "cross_split_dropped": 0}
-    for name in SPLIT_NAMES:
-        path = split_dir / f"{name}.txt"
-        files[name] = []
-        if not path.is_file():
-            continue
-        info["split_files"].append(f"splits/{name}.txt")
+    named: set[str | None] = set()
+    for name, path in _split_lists(split_dir):
+        info["split_files"].append(f"splits/{path.name}")
         for rel in _read_split_file(path):
+            named.add(subset_of(root, root / rel))
             fname = Path(rel).name
             if fname in seen:
                 if seen[fname] == name:
@@ -239,7 +286,7 @@ def _listed_splits(root: Path) -> tuple[dict[str, list[Path]], dict]:
                 info["cross_split_dropped"] += 1
             seen[fname] = name
             files[name].append(root / rel)
-    return files, info
+    return files, info, named
 
 
 def _find_images(root: Path) -> list[Path]:
@@ -249,6 +296,31 @@ def _find_images(root: Path) -> list[Path]:
     for p in found:
         unique.setdefault(p.name, p)
     return list(unique.values())
+
+
+def _unlisted_subsets(root: Path, named: set[str | None], listed: dict[str, list[Path]]) -> dict[str, list[Path]]:
+    """Subset folders (``ccpd_<subset>/``, not ``np``) of which no split list names a file:
+    subset -> its photos (they are test plates: CCPD ships some subsets without a list),
+    without a file name a list already holds (one file name, one split)."""
+    taken = {p.name for paths in listed.values() for p in paths}
+    out = {}
+    for folder in sorted(root.glob(f"{SUBSET_PREFIX}*")):
+        subset = folder.name[len(SUBSET_PREFIX):]
+        if folder.is_dir() and subset and subset != NO_PLATE_SUBSET and subset not in named:
+            photos = [p for p in _find_images(folder) if p.name not in taken]
+            taken.update(p.name for p in photos)
+            if photos:
+                out[subset] = photos
+    return out
+
+
+def _check_test_subsets(test_subsets: Sequence[str] | None) -> tuple[str, ...] | None:
+    if test_subsets is None:
+        return None
+    names = tuple(dict.fromkeys(str(s).strip().removeprefix(SUBSET_PREFIX) for s in test_subsets))
+    if not names or any(not n for n in names):
+        raise DataError(f"--test-subsets {','.join(map(str, test_subsets))!r}: give comma-separated CCPD subset names, e.g. base,db,blur")
+    return names
 
 
 def load_ccpd(
@@ -262,11 +334,18 @@ def load_ccpd(
     limit: dict | None = None,
     scale: int | None = None,
     decode: Mapper = serial_map,
+    test_subsets: Sequence[str] | None = None,
 ) -> PlateSplits:
     """Load a CCPD folder into train/val/test plates.
 
-    With ``splits/{train,val,test}.txt`` (paths relative to ``path``) those lists are used;
-    otherwise every image below ``path`` is split by plate string (``split_by_plate``).
+    With split lists (``splits/{train,val,test}.txt`` and CCPD2019's per-subset test lists
+    ``splits/ccpd_<subset>.txt``, paths relative to ``path``) those lists are used, and the
+    photos of a subset folder no list names go to test; otherwise a photo below a folder
+    named ``train``/``val``/``test`` (CCPD2020) takes that split and every other one is split
+    by plate string (``split_by_plate``).  A photo in ``ccpd_<subset>/`` carries
+    ``meta["subset"]``; ``ccpd_np/`` (no plate) is left out and counted
+    (``info["no_plate_skipped"]``).  ``test_subsets`` keeps only the test plates of those
+    subsets (an error names a subset that has none).
     Names that do not parse and images that cannot be read are skipped and counted
     (``PlateSplits.skipped``, names in ``info["skipped"]``), or raise with ``strict=True``;
     so are degenerate plates (corners collapsed, or a source region smaller than the LR
@@ -283,6 +362,7 @@ def load_ccpd(
     size = check_hr_size(hr_size)
     _check_crop(crop)
     limit = check_limit(limit)
+    wanted = _check_test_subsets(test_subsets)
 
     skipped: list[str] = []
     reasons: dict[str, str] = {}
@@ -293,30 +373,60 @@ def load_ccpd(
         skipped.append(name)
         reasons[name] = str(exc)
 
-    listed, info = _listed_splits(root)
+    listed, info, named = _listed_splits(root)
+    no_plate: set[str] = set()  # photos of ccpd_np/ (no plate to cut), by file name
     if info["split_files"]:
         candidates = listed
         info["split_rule"] = "split files"
+        unlisted = _unlisted_subsets(root, named, listed)
+        if unlisted:
+            candidates["test"] = candidates["test"] + [p for paths in unlisted.values() for p in paths]
+            info["unlisted_subsets_to_test"] = {k: len(v) for k, v in unlisted.items()}
+        if (np_dir := root / f"{SUBSET_PREFIX}{NO_PLATE_SUBSET}").is_dir():
+            no_plate.update(p.name for p in _find_images(np_dir))
     else:
         # Parse names first (cheap) so the split and the limit are decided before decoding.
-        parsed = []
+        parsed, by_folder = [], {name: [] for name in SPLIT_NAMES}
         for p in _find_images(root):
+            if subset_of(root, p) == NO_PLATE_SUBSET:
+                no_plate.add(p.name)
+                continue
+            if (folder := _split_folder(root, p)) is not None:
+                by_folder[folder].append(p)
+                continue
             try:
                 parsed.append((p, parse_ccpd_name(p.name).text))
             except DataError as exc:
                 reject(p.name, exc)
-        if not parsed and not skipped:
+        if not parsed and not skipped and not any(by_folder.values()):
             raise DataError(f"no images found under {root}; expected CCPD .jpg files or splits/{{train,val,test}}.txt")
         parts = split_by_plate(parsed, fractions, seed, key=lambda item: item[1])
-        candidates = {name: [p for p, _ in part] for name, part in zip(SPLIT_NAMES, parts)}
-        info["split_rule"] = f"by plate string (sha256, seed {seed}, fractions {tuple(fractions)})"
+        candidates = {name: by_folder[name] + [p for p, _ in part] for name, part in zip(SPLIT_NAMES, parts)}
+        rule = f"by plate string (sha256, seed {seed}, fractions {tuple(fractions)})"
+        if any(by_folder.values()):
+            rule = ("by split folder (train/val/test on the path)" if not parsed else
+                    f"by split folder (train/val/test on the path), else {rule}")
+        info["split_rule"] = rule
+    for name in SPLIT_NAMES:  # a split list that names ccpd_np photos
+        no_plate.update(p.name for p in candidates[name] if subset_of(root, p) == NO_PLATE_SUBSET)
+        candidates[name] = [p for p in candidates[name] if subset_of(root, p) != NO_PLATE_SUBSET]
+    if no_plate:
+        info["no_plate_skipped"] = len(no_plate)
+    if wanted is not None:
+        present = sorted({s for p in candidates["test"] if (s := subset_of(root, p)) is not None}, key=subset_sort_key)
+        missing = [w for w in wanted if w not in present]
+        if missing:
+            raise DataError(f"--test-subsets: no test plates in subset {', '.join(missing)} of {root}; "
+                            f"its test subsets: {', '.join(present) or 'none (no ccpd_<subset>/ folders)'}")
+        candidates["test"] = [p for p in candidates["test"] if subset_of(root, p) in wanted]
+        info["test_subsets"] = list(wanted)
 
     out: dict[str, list[PlateRecord]] = {}
     for name in SPLIT_NAMES:
         records: list[PlateRecord] = []
         cap = limit.get(name)
         paths = sorted(candidates[name], key=lambda q: q.name)
-        load_one = partial(_load_candidate, split=name, size=size, crop=crop, scale=scale)
+        load_one = partial(_load_candidate, split=name, size=size, crop=crop, scale=scale, root=root)
         for p, result in zip(paths, decode(load_one, paths, f"decode {name} plates", cap) if cap != 0 else ()):
             if isinstance(result, DataError):
                 reject(p.name, result)
@@ -330,4 +440,3 @@ def load_ccpd(
     if limit:
         info["limit"] = dict(limit)
     return PlateSplits(name=root.resolve().name, train=out["train"], val=out["val"], test=out["test"], skipped=len(skipped), info=info)
-

@@ -50,7 +50,7 @@ from lpsr.io import TEMP_SUFFIX, default_dir_mode, fsync_dir
 
 #: bump whenever a loader makes other bytes (or ids, texts, meta, skips) from the same files:
 #: the cropper, the resize, decoding, the split rule.  Every older store is then left unused.
-CROPPER_VERSION = 1
+CROPPER_VERSION = 2  # 2: CCPD subsets (meta, ccpd_np left out, per-subset lists, split folders)
 #: the store's own layout (files and index fields)
 STORE_FORMAT = 2  # 2: LR-only data (rows hold LR crops, index "lr_only")
 INDEX, CHECKSUM = "index.json", "checksum.json"

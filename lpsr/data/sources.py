@@ -33,6 +33,7 @@ def load_data(
     cache_dir: str | Path | None = None,
     report: Callable[[str], None] | None = None,
     make_bar: BarFactory | None = None,
+    test_subsets: tuple[str, ...] | None = None,
 ) -> PlateSplits:
     """Load train/val/test plates named by ``spec``.
 
@@ -47,6 +48,7 @@ def load_data(
     ``cache=False``: decoded here, as before; ``cache_dir``: where, else its default), which
     reports through ``report`` and shows ``make_bar`` progress bars.  ``info["cache"]`` says
     ``hit``, ``built`` or ``off``; ``info["load_seconds"]`` how long the load took.
+    ``test_subsets``: only the test plates of these CCPD subsets (``ccpd:`` only).
     """
     started = time.perf_counter()
     if not isinstance(spec, str) or not spec.strip():
@@ -54,6 +56,8 @@ def load_data(
     scheme, _, arg = spec.strip().partition(":")
     scheme = scheme.lower()
     caps = check_limit(limit)
+    if test_subsets is not None and scheme != "ccpd":
+        raise DataError(f"--test-subsets: {spec!r} has no CCPD subsets; it applies to ccpd:PATH data with ccpd_<subset>/ folders")
     if scheme == "synthetic":
         if arg:
             try:
@@ -72,13 +76,15 @@ def load_data(
         path = Path(arg).expanduser()
         if scheme == "ccpd":
             def load(decode: Mapper = serial_map) -> PlateSplits:
-                return load_ccpd(path, hr_size=hr_size, crop=crop, strict=strict, seed=seed, limit=limit, scale=scale, decode=decode)
+                return load_ccpd(path, hr_size=hr_size, crop=crop, strict=strict, seed=seed, limit=limit, scale=scale, decode=decode,
+                                 test_subsets=test_subsets)
         else:
             def load(decode: Mapper = serial_map) -> PlateSplits:
                 return load_folder(path, hr_size=hr_size, strict=strict, seed=seed, limit=limit, scale=scale, decode=decode)
         if cache and path.is_dir():  # a missing folder: the loader's own error
             params = {"hr_size": list(check_hr_size(hr_size)), "crop": crop if scheme == "ccpd" else None, "scale": scale, "seed": seed,
-                      "limit": caps or None, "strict": strict}
+                      "limit": caps or None, "strict": strict,
+                      **({"test_subsets": list(test_subsets)} if test_subsets is not None else {})}
             splits = load_cached(scheme, path, load, params, cache_dir=cache_dir, report=report, make_bar=make_bar)
         else:
             splits = load()

@@ -40,6 +40,10 @@ _TEXT_COLUMN = "ocr_{ocr}_text"
 #: LR-only folder data's optional columns: the track a frame belongs to, and the frame
 TRACK_COLUMN = "track"
 FRAME_COLUMN = "frame"
+#: CCPD data with subset folders: the subset of each plate (``base``, ``db``, ``green``, ...)
+SUBSET_COLUMN = "subset"
+#: the columns of ``plates.csv`` that say which plate a row is (text, not measurements)
+LABEL_COLUMNS = (ID_COLUMN, TRUTH_COLUMN, TRACK_COLUMN, FRAME_COLUMN, SUBSET_COLUMN)
 #: a track's vote per recogniser (:func:`track_table`)
 _TRACK_TEXT_COLUMN = "ocr_{ocr}_track_text"
 #: a track's number of frames (:func:`track_table`)
@@ -247,17 +251,19 @@ def plate_table(
     has_hr: bool = True,
     tracks: Sequence[str] | None = None,
     frames: Sequence[str] | None = None,
+    subsets: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """THE per-plate scoring function: one row per plate, the columns of ``plates.csv``.
 
     ``srs``/``hrs`` None: no image metrics (the HR reference row).  ``reads``: for each
     recogniser, ``(text, confidence)`` per plate.  ``has_hr=False`` (LR-only data, ``hrs``
     None): readability only, with :data:`READABILITY_ONLY_METRICS`.  ``tracks`` /
-    ``frames``: each plate's track and frame (LR-only data with tracks).
+    ``frames``: each plate's track and frame (LR-only data with tracks).  ``subsets``: each
+    plate's CCPD subset (data with subset folders; '' for a plate outside one).
     """
     n = len(ids)
     rows: dict[str, list[Any]] = {ID_COLUMN: list(ids), TRUTH_COLUMN: list(truths)}
-    for column, values in ((TRACK_COLUMN, tracks), (FRAME_COLUMN, frames)):
+    for column, values in ((TRACK_COLUMN, tracks), (FRAME_COLUMN, frames), (SUBSET_COLUMN, subsets)):
         if values is not None:
             rows[column] = list(values)
     if srs is not None and hrs is not None:
