@@ -7,6 +7,8 @@ Nothing here knows which method it carries.  Each method's outputs go to
     train.jsonl     training log (losses, learned weights, val PSNR)
     ckpt/           best/last weights (safetensors) + resumable state
     plates.csv      one row per test plate: PSNR, PSNR-Y, SSIM-Y, OCR text/confidence/accuracy
+    sr_test.npz     the SR images of the figure plates (lpsr.evaluate.figure_ids: all, up to 512)
+    eval/           while evaluating: the scored chunks (bench.eval_chunks; a killed evaluation resumes)
     tracks.csv      LR-only data with tracks: one row per track, each recogniser's vote
     result.json     summary; written last, so its presence means the method finished (or failed)
 
@@ -23,6 +25,7 @@ import torch
 import yaml
 
 import lpsr
+from bench.eval_chunks import EVAL_DIR, EvalChunks, merged_ocr_info, weights_digest
 from bench.method_dir import FAILURE_LOG, cached_result, evaluation_key, prepare, run_hash, training_key
 from bench.options import describe_skipped
 from bench.outcome import Failure, MethodOutcome
@@ -31,7 +34,7 @@ from bench.progress import BarFactory, Reporter
 from bench.records import resolved_config, result_record
 from lpsr.data.record import PlateSplits
 from lpsr.errors import UserError
-from lpsr.evaluate import mean_psnr, measure_cost, plates_table, save_images, super_resolve_plates
+from lpsr.evaluate import figure_ids, mean_psnr, measure_cost, plates_table, save_images, super_resolve_plates
 from lpsr.io import atomic_path, write_json, write_text
 from lpsr.method import Method, count_parameters
 from lpsr.metrics.spec import summary as metric_summary
@@ -128,8 +131,9 @@ class MethodRun:
         }
         return Trained(model, "trained", info, res.recipe)
 
-    def evaluate(self, trained: Trained) -> tuple[Any, list, dict[str, Any]]:
-        """Super-resolve and score the test plates; the per-plate table, the SR images and the result's measurements."""
+    def evaluate(self, trained: Trained) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        """Super-resolve and score the test plates in resumable chunks (:mod:`bench.eval_chunks`);
+        the per-plate table, the figure plates' SR images and the result's measurements."""
         method, model, ctx = self.method, trained.model, self.ctx
         if model is not None:
             model.to(self.device).eval()
@@ -140,22 +144,39 @@ class MethodRun:
             val = ctx.val_settings(method.name)
             val_psnr = mean_psnr(method, model, self.splits.val[: val.val_plates], self.device, ctx.eval_batch, val.lr_degradation())
         test = self.splits.test
-        bar = self.make_bar(f"evaluate {method.name}", 1 + len(ctx.ocr))
-        t0 = time.perf_counter()
-        srs, hrs = super_resolve_plates(method, model, test, self.device, ctx.eval_batch, ctx.degradation)
-        sr_seconds = time.perf_counter() - t0
-        bar(1)
-        # one per-plate scoring function (lpsr.metrics.spec.plate_table) writes plates.csv
-        table, ocr_info = plates_table(test, srs, hrs, ctx.crop_border, list(ctx.ocr), done=lambda k: bar(1 + k))
-        lr_h, lr_w = srs[0].shape[0] // method.scale, srs[0].shape[1] // method.scale
-        cost = measure_cost(method, model, (lr_h, lr_w), self.device, min(ctx.eval_batch, len(test)))
+        keep = figure_ids([p.id for p in test])
+        size = ctx.eval_chunk
+        chunks = EvalChunks(self.mdir / EVAL_DIR, {"train_key": training_key(self.cfg), "eval_key": evaluation_key(self.cfg),
+                                                   "weights": weights_digest(model), "chunk": size,
+                                                   "plates": len(test), "fingerprint": ctx.facts.fingerprint})
+        starts = range(0, len(test), size)
+        bar = self.make_bar(f"evaluate {method.name} (plates)", len(test))
+        resumed = sum(1 for k in range(len(starts)) if chunks.done(k))
+        if resumed:
+            self.report(f"[{method.name}] evaluation resumes: {resumed} of {len(starts)} chunks of {size} plates already scored")
+        for k, start in enumerate(starts):
+            part = test[start:start + size]
+            if chunks.done(k):
+                bar(start + len(part))
+                continue
+            t0 = time.perf_counter()
+            srs, hrs = super_resolve_plates(method, model, part, self.device, ctx.eval_batch, ctx.degradation)
+            sr_seconds = time.perf_counter() - t0
+            # one per-plate scoring function (lpsr.metrics.spec.plate_table) writes plates.csv
+            table, ocr_info = plates_table(part, srs, hrs, ctx.crop_border, list(ctx.ocr))
+            chunks.write(k, table, {p.id: sr for p, sr in zip(part, srs) if p.id in keep},
+                         {"sr_seconds": sr_seconds, "ocr": ocr_info, "sr_hw": list(srs[0].shape[:2])})
+            bar(start + len(part))
+        table, images, infos = chunks.read(len(starts))
+        sr_h, sr_w = infos[0]["sr_hw"]
+        cost = measure_cost(method, model, (sr_h // method.scale, sr_w // method.scale), self.device, min(ctx.eval_batch, len(test)))
         measured = {"params": count_parameters(model), "val_psnr": val_psnr,  # mean over the val plates: best checkpoint's, or as evaluated
-                    "sr_seconds": round(sr_seconds, 3), "ocr": ocr_info, "n_plates": len(table), "cost": cost,
-                    "summary": metric_summary(table)}
-        return table, srs, measured
+                    "sr_seconds": round(sum(i["sr_seconds"] for i in infos), 3), "ocr": merged_ocr_info(infos), "n_plates": len(table),
+                    "cost": cost, "summary": metric_summary(table)}
+        return table, images, measured
 
-    def write(self, trained: Trained, table, srs: list, measured: dict[str, Any]) -> MethodOutcome:
-        """plates.csv, the SR images (for the report's figures), then result.json: the method is finished."""
+    def write(self, trained: Trained, table, images: dict[str, Any], measured: dict[str, Any]) -> MethodOutcome:
+        """plates.csv, the figure plates' SR images, then result.json: the method is finished."""
         method, mdir = self.method, self.mdir
         with atomic_path(mdir / "plates.csv") as tmp:
             table.to_csv(tmp, index=False)
@@ -163,10 +184,12 @@ class MethodRun:
         if tracks is not None:  # LR-only data with tracks: each track's vote per recogniser
             with atomic_path(mdir / "tracks.csv") as tmp:
                 tracks.to_csv(tmp, index=False)
-        save_images(mdir / "sr_test.npz", [p.id for p in self.splits.test], srs)
+        kept = [p.id for p in self.splits.test if p.id in images]
+        save_images(mdir / "sr_test.npz", kept, [images[i] for i in kept])
         result = result_record(self.ctx, method, self.cfg, trained.status, describe={**method.describe(), **trained.recipe},
                                train=trained.train, weights=self.cfg.get("weights"), images="sr_test.npz", **measured)
         write_json(mdir / "result.json", result)
+        EvalChunks.remove_folder(mdir / EVAL_DIR)
         done, info = trained.status, trained.train
         if done == "trained" and (info.get("reevaluated") or info.get("resumed_from", 0) >= info.get("iterations", 1)):
             done = "re-evaluated from its finished checkpoint"

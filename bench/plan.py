@@ -161,6 +161,10 @@ class RunContext:
         return int(self.profile.eval.batch_size)
 
     @property
+    def eval_chunk(self) -> int:
+        return int(self.profile.eval.chunk_plates)
+
+    @property
     def crop_border(self) -> int:
         return int(self.profile.eval.crop_border)
 

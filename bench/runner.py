@@ -33,7 +33,7 @@ from lpsr.data.record import PlateSplits
 from lpsr.data.sources import data_fingerprint
 from lpsr.data.splits import check_training_splits
 from lpsr.errors import UserError
-from lpsr.evaluate import plates_table, save_images
+from lpsr.evaluate import figure_ids, plates_table, save_images
 from lpsr.io import atomic_path, read_json_or_none, remove_stray_temps, write_json
 from lpsr.lock import RunLock
 from lpsr.method import Method
@@ -250,7 +250,9 @@ class Runner:
         ref_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(ref_dir / "plates.csv") as tmp:
             table.to_csv(tmp, index=False)
-        save_images(ref_dir / "hr_test.npz", [p.id for p in self.splits.test], hrs)
+        keep = figure_ids([p.id for p in self.splits.test])  # the plates every method keeps the SR of
+        kept = [k for k, p in enumerate(self.splits.test) if p.id in keep]
+        save_images(ref_dir / "hr_test.npz", [self.splits.test[k].id for k in kept], [hrs[k] for k in kept])
         write_json(marker, {"method": "HR (reference)", "config_hash": key, "scale": ctx.scale, "n_plates": len(table),
                             "data": {"fingerprint": ctx.facts.fingerprint, "n_test": len(self.splits.test)}, "ocr": ocr_info,
                             "images": "hr_test.npz"})

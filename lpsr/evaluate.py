@@ -6,6 +6,7 @@ Also measures a method's cost (parameters, FLOPs per plate at the test LR size, 
 milliseconds per plate on the run's device) and saves SR images for the report's figures."""
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import defaultdict
 
@@ -73,6 +74,20 @@ def plates_table(
     table = plate_table([p.id for p in plates], [p.text for p in plates], srs, hrs if has_hr else None, crop_border, reads,
                         has_hr=has_hr, tracks=meta.get("track"), frames=meta.get("frame"), subsets=subsets)
     return table, info
+
+
+#: how many test plates keep their SR (and HR) image for the report's figures: all of a test
+#: set up to this size (the sample's 163), else the same FIGURE_PLATES for every method
+FIGURE_PLATES = 512
+
+
+def figure_ids(ids: list[str], keep: int = FIGURE_PLATES) -> set[str]:
+    """The test plates whose images are saved (``sr_test.npz``, ``hr_test.npz``): every one
+    of up to ``keep`` plates, else the ``keep`` whose sha256(id) is smallest -- a choice that
+    depends on no method, chunk or order, so every method and the HR keep the same plates."""
+    if len(ids) <= keep:
+        return set(ids)
+    return set(sorted(ids, key=lambda i: hashlib.sha256(i.encode("utf-8")).digest())[:keep])
 
 
 def save_images(path, ids: list[str], images: list[np.ndarray]) -> None:

@@ -33,6 +33,9 @@ SPLIT_MAX = 1_000_000
 EVAL_BATCH_MAX = 4096
 #: plates per inference batch (``eval.batch_size``): the one source of the default
 EVAL_BATCH = 32
+#: test plates scored and saved per resumable chunk (``eval.chunk_plates``; bench.eval_chunks):
+#: a multiple of 96, so SR batches of 32 and OCR batches of 6 hold the plates one pass would
+EVAL_CHUNK = 960
 
 
 class _Block(BaseModel):
@@ -69,6 +72,9 @@ class DataSettings(_Block):
 class EvalSettings(_Block):
     crop_border: int = Field(0, ge=0, le=HR_SIDE_MAX)
     batch_size: int = Field(EVAL_BATCH, ge=1, le=EVAL_BATCH_MAX)
+    #: how the test plates are chunked for a resumable evaluation; not part of any run key
+    #: (the scores are the same) as long as it is a multiple of the SR and OCR batch sizes
+    chunk_plates: int = Field(EVAL_CHUNK, ge=1, le=SPLIT_MAX)
 
 
 class Profile(_Block):

@@ -386,8 +386,12 @@ def qualitative_grid(run_dir: Path, results, reference, ocr: list[str], path: Pa
     except UserError as exc:  # a damaged .npz: skip this figure, name the file
         return False, str(exc)
     ids = list(results[0].plates[ID_COLUMN].astype(str))
-    if any(i not in hr for i in ids):
+    if not set(hr) <= set(ids):
         return False, "the HR images in `_hr/hr_test.npz` are not this run's test plates"
+    # the plates whose images were kept (lpsr.evaluate.figure_ids: every one up to 512 test plates)
+    stored = np.array([k for k, i in enumerate(ids) if i in hr and all(i in s for s in srs.values())], dtype=int)
+    if not len(stored):
+        return False, "no test plate has its HR and every method's SR image saved (`hr_test.npz`, `sr_test.npz`)"
     truths = list(results[0].plates[TRUTH_COLUMN].astype(str))
     scale = int(results[0].result["scale"])
     from lpsr.degradations import degradation_from_record
@@ -406,11 +410,12 @@ def qualitative_grid(run_dir: Path, results, reference, ocr: list[str], path: Pa
         return floor_upscale(floor, scale, degradation.apply(hr[i], scale, key=i))
 
     headline = HEADLINE.col()
+    bic_scores = np.full(len(ids), np.nan)
     if floor_row is not None and headline in floor_row.plates:
-        bic_scores = floor_row.plates[headline].to_numpy(dtype=float)
+        bic_scores[stored] = floor_row.plates[headline].to_numpy(dtype=float)[stored]
     else:
-        bic_scores = np.array([HEADLINE.per_plate(floor_image(i), hr[i], 0) for i in ids])
-    chosen = pick_plates(bic_scores)
+        bic_scores[stored] = [HEADLINE.per_plate(floor_image(ids[k]), hr[ids[k]], 0) for k in stored]
+    chosen = [(int(stored[j]), label) for j, label in pick_plates(bic_scores[stored])]
     methods = [mr for mr in results if mr.name in srs and mr is not floor_row]
     width, fs = 200, 13
     columns: list[tuple[str, list]] = []
@@ -475,6 +480,8 @@ def qualitative_grid(run_dir: Path, results, reference, ocr: list[str], path: Pa
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
+    if len(stored) < len(ids):  # a large test set keeps the images of FIGURE_PLATES plates
+        return True, GRID_RULE.replace("6 test plates", f"6 of the {len(stored):,} test plates whose images are kept (of {len(ids):,})", 1)
     return True, GRID_RULE
 
 
