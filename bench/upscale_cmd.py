@@ -119,7 +119,8 @@ def _nearest(lr: np.ndarray, scale: int) -> np.ndarray:
 @click.option("--scale", type=int, default=None, help="scale without --from [8]")
 @click.option("--ocr", default="ppocr", show_default=True, help="recognisers: ppocr, plate, paddleocr (comma-separated) or none")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default="fp32", show_default=True,
+              help="autocast for SR; auto: bf16 where the device runs it fast (AMX-bf16 CPU, bf16 GPU), else fp32")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="images per batch (only images of one size share a batch)")
 @click.option("--max-input-pixels", type=int, default=None, help="larger inputs are skipped (--strict: an error) [512x512]")
 @click.option("--sheet-limit", type=int, default=24, show_default=True, help="rows of the contact sheet (the first N inputs)")
@@ -135,7 +136,7 @@ def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, degra
     from lpsr.paths import check_not_file
     from bench.report.interface import floor_name
     from lpsr import registry
-    from lpsr.infer import MAX_INPUT_PIXELS, Loaded, autocast, upscale
+    from lpsr.infer import MAX_INPUT_PIXELS, Loaded, autocast, resolve_inference_precision, upscale
     from lpsr.io import atomic_path
 
     if batch_size < 1:
@@ -152,6 +153,9 @@ def upscale_cmd(inputs, method_name, compare, run_dir, weights, out, ccpd, degra
             raise UserError("--degradation needs --ccpd: a plate crop is already the LR (only a CCPD photo's HR plate is degraded)")
         deg = resolve_degradation(degradation)
     dev = resolve_device(device)
+    precision, why = resolve_inference_precision(precision, dev)
+    if why:
+        console.print(why)
     autocast(precision, dev)  # fp16 on the CPU: refused before anything loads
     check_not_file(Path(out), "--out")
     loaded = load_methods(names, run_dir, weights, scale)

@@ -35,6 +35,8 @@ from lpsr.method import Method
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 PRECISIONS = ("fp32", "bf16", "fp16")
+#: ``--precision auto``: bf16 where the device runs it fast (lpsr.train.precision.bf16_is_fast), else fp32
+AUTO = "auto"
 #: largest LR input (pixels) taken by default: at x8 it is already a 16-megapixel SR image
 MAX_INPUT_PIXELS = 512 * 512
 CHECKPOINT = Path("ckpt") / "best.safetensors"
@@ -162,6 +164,16 @@ def ccpd_lr(path: Path, scale: int, hr_size: tuple[int, int], crop: str, degrada
 
 
 # ------------------------------------------------------------------ super-resolution
+def resolve_inference_precision(precision: str, device: torch.device) -> tuple[str, str | None]:
+    """``--precision`` as used on ``device``: ``auto`` -> bf16 where it is fast, else fp32 (and why)."""
+    if precision != AUTO:
+        return precision, None
+    from lpsr.train.precision import bf16_is_fast
+
+    fast, where = bf16_is_fast(device)
+    return ("bf16" if fast else "fp32"), f"--precision auto: {'bf16' if fast else 'fp32'} ({where})"
+
+
 def autocast(precision: str, device: torch.device):
     """The autocast context of ``precision`` on ``device`` (fp16 is refused on the CPU)."""
     if precision not in PRECISIONS:

@@ -181,6 +181,9 @@ class Method:
     train_on_whole_plates: ClassVar[bool] = False
     #: the no-parameter floor reports compare learned methods with (the Bicubic row and figures)
     floor: ClassVar[bool] = False
+    #: where bf16 autocast training was measured to keep this method's quality at equal
+    #: iterations (a report); ``train.precision: auto`` trains in bf16 only with one
+    bf16_quality: ClassVar[str | None] = None
 
     def __init__(self, scale: int, config: dict[str, Any] | None = None, *, where: str = "") -> None:
         if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:

@@ -18,6 +18,15 @@ class Mse(Pecl):
     order = 71
     Settings = MseSettings
 
+    @property
+    def bf16_quality(self) -> str | None:  # type: ignore[override]
+        """Measured for the paper's network as ``mse`` trains it (``train.precision: auto``);
+        not for the official architecture or the bicubic-skip variant (``mse-skip``)."""
+        s = self.settings
+        if s is None or s.arch != "paper" or s.net != type(s.net)():
+            return None
+        return "benchmarks/bf16_quality.md (mse on the CCPD sample, 200 iterations: val PSNR within 0.03 dB of fp32)"
+
     def recipe(self, model: nn.Module) -> TrainRecipe:
         return TrainRecipe(pixel="mse")
 

@@ -222,3 +222,48 @@ def test_discriminator_step_schedule_ignores_milestones_before_it_starts(tmp_pat
     d = {r["iteration"]: r["lr_d"] for r in log if "lr_d" in r}
     assert [g[i] for i in (5, 6, 9, 10)] == pytest.approx([2e-3, 1e-3, 1e-3, 5e-4])
     assert [d[i] for i in (7, 9, 10, 12)] == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4])
+
+
+# -- train.precision: auto (issue 19) -----------------------------------------------------------
+@pytest.mark.parametrize("amx, quality, expected", [
+    (True, "report.md", "bf16"),   # AMX and a measured method: bf16
+    (True, None, "fp32"),          # AMX, quality never measured: fp32
+    (False, "report.md", "fp32"),  # no AMX (avx512_bf16 alone is slower than fp32): fp32
+])
+def test_auto_precision_picks_bf16_only_on_amx_for_a_measured_method(monkeypatch, amx, quality, expected):
+    import lpsr.train.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
+    used, note = resolve_precision("auto", CPU, quality)
+    assert used == expected and note.startswith(f"train.precision auto: {expected} (")
+    assert ("AMX-bf16" in note) and (("report.md" in note) == (expected == "bf16"))
+
+
+def test_auto_precision_is_recorded_and_only_mse_has_a_quality_report(tmp_path, monkeypatch):
+    import lpsr.train.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: False)
+    res, _ = _run(tmp_path, precision="auto", iterations=2, val_every=2)
+    assert res.engine["precision"] == "fp32" and res.engine["precision_requested"] == "auto"
+    assert any(n.startswith("train.precision auto: fp32") for n in res.notes)
+    measured = {name for name in registry.known() if registry.get(name).create(8).bf16_quality}
+    assert measured == {"mse"}  # mse-skip (bicubic skip) and the rest: never measured in bf16
+
+
+def test_quick_uses_auto_and_the_study_profiles_keep_fp32():
+    from lpsr.profile import load_profile
+
+    assert load_profile("quick")[1].train.precision == "auto"
+    for name in ("cpu", "paper", "gpu"):
+        assert load_profile(name)[1].train.precision == "fp32"
+
+
+@pytest.mark.parametrize("amx, expected", [(True, "bf16"), (False, "fp32")])
+def test_upscale_precision_auto_is_bf16_where_fast(monkeypatch, amx, expected):
+    import lpsr.train.precision as precision
+    from lpsr.infer import resolve_inference_precision
+
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
+    used, why = resolve_inference_precision("auto", CPU)
+    assert used == expected and why.startswith(f"--precision auto: {expected} (")
+    assert resolve_inference_precision("fp32", CPU) == ("fp32", None)

@@ -25,7 +25,7 @@ def test_defaults_come_from_the_model_and_round_trip():
         ({"lr": "fast"}, r"train.lr: expected a number, got 'fast'"),
         ({"lr": True}, r"train.lr: expected a number, got True"),
         ({"batch_size": 0}, r"train.batch_size: must be >= 1, got 0"),
-        ({"precision": "fp8"}, r"train.precision: expected one of 'fp32', 'bf16' or 'fp16', got 'fp8'"),
+        ({"precision": "fp8"}, r"train.precision: expected one of 'fp32', 'bf16', 'fp16' or 'auto', got 'fp8'"),
         ({"channels_last": 1}, r"train.channels_last: expected true or false, got 1"),
         ({"betas": [0.9]}, r"train.betas: expected a list of two numbers"),
         ({"ema_decay": 1.0}, r"train.ema_decay: must be in \[0, 1\)"),

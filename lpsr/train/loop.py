@@ -179,6 +179,7 @@ def _engine_facts(state: TrainState, workers: int, world_size: int, deterministi
     s, device = state.settings, state.device
     return {
         "precision": state.precision,
+        "precision_requested": s.precision,
         "channels_last": s.channels_last,
         "compile": s.compile,
         "threads": torch.get_num_threads() if device.type == "cpu" else None,

@@ -26,7 +26,8 @@ Keys (see README "Training settings"):
   of ``configs/degradations/`` or a preset YAML; default ``DEFAULT_DEGRADATION``, today's
   bicubic, which :meth:`TrainSettings.to_dict` leaves out so that keys and checkpoints of
   bicubic runs stay what they were; docs/degradations.md);
-* speed: ``precision`` (fp32 | bf16 | fp16 autocast), ``channels_last``, ``compile``
+* speed: ``precision`` (fp32 | bf16 | fp16 autocast | auto: bf16 where fast and checked,
+  :func:`lpsr.train.precision.resolve_auto`), ``channels_last``, ``compile``
   (torch.compile), ``threads`` (torch intra-op threads, at most ``THREADS_MAX``; 0 = torch's default),
   ``loader_workers`` (DataLoader worker processes cutting patch batches; ``null`` = 0 on
   the CPU, 4 on CUDA; the batches are the same for any number).
@@ -66,7 +67,7 @@ class TrainSettings(BaseModel):
     threads: int = 2
     loader_workers: int | None = None
     grad_clip: Float = 0.0
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
     channels_last: bool = False
     compile: bool = False
     ema_decay: Float = 0.0

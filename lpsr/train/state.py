@@ -146,7 +146,7 @@ def build_state(method: Method, model: nn.Module, settings: TrainSettings, devic
     The order of construction is the order of RNG use (a recipe's discriminator and loss
     networks are initialised from the seeded RNG): changing it changes every result."""
     torch.manual_seed(seed + RANK_SEED_STRIDE * rank)
-    precision, note = resolve_precision(settings.precision, device)
+    precision, note = resolve_precision(settings.precision, device, method.bf16_quality)
     model.to(device)
     recipe: TrainRecipe = method.recipe(model).to(device)
     if settings.channels_last:
