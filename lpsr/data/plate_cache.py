@@ -1,7 +1,8 @@
 """The shared on-disk plate cache: a ``ccpd:`` or ``folder:`` source decoded and cropped once.
 
 The first load decodes every photo over the cores (:class:`lpsr.data.parallel.ProcessMap`,
-with a progress bar) and writes a *store*: per split one uint8 ``<split>.npy`` array
+with a progress bar), spilling each decoded plate to disk as it arrives (:mod:`lpsr.data.spill`:
+no split is held in memory), and writes a *store*: per split one uint8 ``<split>.npy`` array
 [N, H, W, 3], plus ``index.json`` (ids, texts, sources, per-plate ``meta``, the skipped
 files, ``info``, and the data fingerprint, computed once here) and ``checksum.json`` (the
 index's sha256 and each array's shape and size).  Later loads -- the next run, and each
@@ -45,6 +46,7 @@ from lpsr.data.fingerprint import compute_fingerprint, remember_fingerprint
 from lpsr.data.images import MAX_PIXELS_ENV, max_image_pixels
 from lpsr.data.parallel import BarFactory, Mapper, ProcessMap, terminal_bar
 from lpsr.data.record import PlateRecord, PlateSplits
+from lpsr.data.spill import Spill
 from lpsr.data.splits import SPLIT_NAMES
 from lpsr.io import TEMP_SUFFIX, default_dir_mode, fsync_dir
 
@@ -331,27 +333,52 @@ def load_cached(
                 say(f"plate cache {folder} is corrupt ({exc}); rebuilding it")
                 _remove(folder)
         _remove_stray_builds(folder)
-        splits = _decode(load, decode, make_bar)
-        fingerprint = compute_fingerprint(splits)
-        if not (splits.train or splits.val or splits.test):
-            return _finish(splits, fingerprint, OFF, None)  # nothing to keep (load_data names the problem)
+        spill = _spill_for(folder, say)
         try:
-            write_store(folder, key, splits, fingerprint, parts)
-        except (OSError, TypeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            say(f"plate cache {folder} could not be written ({reason}); using the plates as decoded")
-            return _finish(splits, fingerprint, OFF, None)
-        stored, fingerprint = open_store(folder, key)  # the memory-mapped plates: the decoded copies are freed
-        return _finish(stored, fingerprint, BUILT, folder)
+            splits = _decode(load, decode, make_bar, spill)
+            fingerprint = compute_fingerprint(splits)
+            if not (splits.train or splits.val or splits.test):
+                return _finish(splits, fingerprint, OFF, None)  # nothing to keep (load_data names the problem)
+            try:
+                write_store(folder, key, splits, fingerprint, parts)
+            except (OSError, TypeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                say(f"plate cache {folder} could not be written ({reason}); using the plates as decoded")
+                return _finish(splits, fingerprint, OFF, None)
+            stored, fingerprint = open_store(folder, key)  # the memory-mapped plates: the decoded copies are freed
+            return _finish(stored, fingerprint, BUILT, folder)
+        finally:
+            if spill is not None:
+                spill.close()
     finally:
         lock.release()
 
 
-def _decode(load: Callable[[Mapper], PlateSplits], decode: Mapper | None, make_bar: BarFactory | None) -> PlateSplits:
+def _spill_for(folder: Path, say: Reporter) -> Spill | None:
+    """Where a cold build puts decoded pixels until its store is written (beside the store,
+    named like a stray build so a killed one is cleaned up); None if it cannot be made."""
+    try:
+        return Spill(folder.with_name(f".{folder.name}.spill-{os.getpid()}{TEMP_SUFFIX}"))
+    except OSError as exc:
+        say(f"plate cache: no room to spill decoded plates beside {folder} ({exc.strerror or exc}); keeping them in memory")
+        return None
+
+
+def _decode(load: Callable[[Mapper], PlateSplits], decode: Mapper | None, make_bar: BarFactory | None,
+            spill: Spill | None = None) -> PlateSplits:
+    """The loader over ``decode`` (default: every core); with ``spill``, each decoded plate's
+    pixels go to disk as they come and the records are mapped onto them afterwards."""
+    def run(mapper: Mapper) -> PlateSplits:
+        if spill is None:
+            return load(mapper)
+        splits = load(spill.mapper(mapper))
+        spill.attach()
+        return splits
+
     if decode is not None:
-        return load(decode)
+        return run(decode)
     with ProcessMap(make_bar=make_bar or terminal_bar) as over_the_cores:
-        return load(over_the_cores)
+        return run(over_the_cores)
 
 
 def _stderr(message: str) -> None:
