@@ -89,14 +89,16 @@ class DataSpec:
     #: ``--test-subsets``: only the test plates of these CCPD subsets (None: all)
     test_subsets: tuple[str, ...] | None = None
 
-    def load(self, report: Callable[[str], None] | None = None, make_bar: BarFactory | None = None) -> PlateSplits:
+    def load(self, report: Callable[[str], None] | None = None, make_bar: BarFactory | None = None,
+             verify: bool = True) -> PlateSplits:
         # the one place plates are loaded: through the plate cache, so the planner decodes
         # the photos once and each method's process opens the same memory-mapped store
+        # (``verify``: its bytes against their sha256; the planner does, a method's process need not)
         limit = {"train": self.limit, "val": self.limit, "test": self.limit} if self.limit else None
         return load_data(self.spec, hr_size=self.hr_size, crop=self.crop, strict=self.strict, seed=self.seed,
                          synthetic_sizes=self.synthetic_sizes, limit=limit, scale=self.scale,
                          cache=self.cache, cache_dir=self.cache_dir, report=report, make_bar=make_bar,
-                         test_subsets=self.test_subsets)
+                         test_subsets=self.test_subsets, verify_cache=verify)
 
 
 @dataclass(frozen=True)

@@ -250,13 +250,14 @@ def write_report(out: Path, rows: list[dict], args, load_before: float, load_aft
         "`bench report` of the warm run. Peak RSS: VmHWM polled every 0.25 s. Data: the CCPD sample's "
         + ("photos" if args.form == "ccpd" else "plates cut once into 192x64 PNGs") + " hard-linked N/1500 times under distinct names.",
         "",
-        "| N plates | cold wall s | cold load s | warm wall s | warm load s | bench RSS MB | method RSS MB (each) | SR plates/s bicubic / tiny | report s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| N plates | cold wall s | cold load s | warm wall s | warm load s | cache cold / warm | bench RSS MB | method RSS MB (each) | SR plates/s bicubic / tiny | report s |",
+        "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         w = r["warm"]
         rates = " / ".join(f"{m['n'] / m['sr_s']:,.0f}" if m["sr_s"] else "-" for m in w["methods"].values())
         lines.append(f"| {r['N']:,} | {r['cold']['wall_s']:.1f} | {r['cold']['load_s']} | {w['wall_s']:.1f} | {w['load_s']} | "
+                     f"{r['cold']['cache']} / {w['cache']} | "
                      f"{w['parent_mb']:.0f} | {', '.join(f'{c:.0f}' for c in w['children_mb'])} | {rates} | {r['report_s']:.1f} |")
     if len(rows) >= 2:
         slopes = {

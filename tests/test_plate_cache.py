@@ -182,7 +182,15 @@ def _missing_checksum(store: Path) -> None:
     (store / CHECKSUM).unlink()
 
 
-@pytest.mark.parametrize("damage", [_truncate_array, _bad_index, _edited_index, _missing_array, _swapped_array, _missing_checksum])
+def _flipped_pixel(store: Path) -> None:  # one bit of one plate, the file's size and header intact
+    path = store / "val.npy"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [_truncate_array, _bad_index, _edited_index, _missing_array, _swapped_array, _missing_checksum,
+                                    _flipped_pixel])
 def test_a_damaged_store_is_named_rebuilt_and_never_used(crops: Path, tmp_path: Path, damage):
     truth = plain(load_data(f"folder:{crops}", cache=False))
     store = Path(load_data(f"folder:{crops}", cache_dir=tmp_path).info["cache_dir"])
@@ -324,3 +332,14 @@ def test_a_cold_build_spills_each_decoded_plate_to_disk_as_it_arrives(tmp_path: 
         assert np.array_equal(pixels, image) and not pixels.flags.writeable
     spill.close()
     assert not (tmp_path / "spill").exists()
+
+
+def test_a_method_process_may_skip_the_byte_check_its_planner_made(crops: Path, tmp_path: Path):
+    """verify_cache=False (bench/child.py: the planner verified, the child checks the
+    fingerprint) opens a store without reading every byte; the planner's open does check."""
+    store = Path(load_data(f"folder:{crops}", cache_dir=tmp_path).info["cache_dir"])
+    _flipped_pixel(store)
+    assert load_data(f"folder:{crops}", cache_dir=tmp_path, verify_cache=False).info["cache"] == "hit"
+    said: list[str] = []
+    assert load_data(f"folder:{crops}", cache_dir=tmp_path, report=said.append).info["cache"] == "built"
+    assert "does not match its sha256" in said[0]

@@ -5,7 +5,9 @@ with a progress bar), spilling each decoded plate to disk as it arrives (:mod:`l
 no split is held in memory), and writes a *store*: per split one uint8 ``<split>.npy`` array
 [N, H, W, 3], plus ``index.json`` (ids, texts, sources, per-plate ``meta``, the skipped
 files, ``info``, and the data fingerprint, computed once here) and ``checksum.json`` (the
-index's sha256 and each array's shape and size).  Later loads -- the next run, and each
+index's sha256 and each array's shape, size and sha256: a changed byte of a plate is a corrupt
+store; the bytes are checked at each open by a run's planning process, not by the method
+processes it starts, which check the fingerprint it planned with).  Later loads -- the next run, and each
 method's process of this one -- open the arrays with ``np.load(mmap_mode="r")``: every
 plate's ``hr`` is a view into the memory-mapped file, so no plate is copied, all processes
 share the same page-cache pages, and opening takes about as long as reading the index.
@@ -54,7 +56,7 @@ from lpsr.io import TEMP_SUFFIX, default_dir_mode, fsync_dir
 #: the cropper, the resize, decoding, the split rule.  Every older store is then left unused.
 CROPPER_VERSION = 2  # 2: CCPD subsets (meta, ccpd_np left out, per-subset lists, split folders)
 #: the store's own layout (files and index fields)
-STORE_FORMAT = 2  # 2: LR-only data (rows hold LR crops, index "lr_only")
+STORE_FORMAT = 3  # 2: LR-only data (rows hold LR crops, index "lr_only"); 3: each array's sha256
 INDEX, CHECKSUM = "index.json", "checksum.json"
 #: ``info["cache"]``: a store was read, written, or not used (disabled, or not writable)
 HIT, BUILT, OFF = "hit", "built", "off"
@@ -162,9 +164,20 @@ def _checksum(index_bytes: bytes, arrays: dict[str, dict]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def open_store(folder: Path, key: str) -> tuple[PlateSplits, str]:
+def file_sha256(path: Path, block: int = 8 << 20) -> str:
+    """sha256 of a file, read in blocks (an array of 300k plates is 11 GB: never all at once)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def open_store(folder: Path, key: str, verify: bool = True) -> tuple[PlateSplits, str]:
     """The plates of a store (memory-mapped) and their stored fingerprint; CorruptStore if
-    anything does not check out."""
+    anything does not check out.  ``verify``: also every array's bytes against its sha256 (a
+    flipped pixel is a corrupt store); a process that opens a store its planner verified
+    moments ago (a method's own process) may skip it."""
     try:
         check = json.loads((folder / CHECKSUM).read_text(encoding="utf-8"))
         index_bytes = (folder / INDEX).read_bytes()
@@ -186,6 +199,8 @@ def open_store(folder: Path, key: str) -> tuple[PlateSplits, str]:
             path = folder / f"{name}.npy"
             if path.stat().st_size != meta["bytes"]:
                 raise CorruptStore(f"{path.name} has {path.stat().st_size} bytes, {meta['bytes']} expected (truncated?)")
+            if verify and file_sha256(path) != meta.get("sha256"):
+                raise CorruptStore(f"{path.name} does not match its sha256 (its bytes changed since the store was written)")
             # a plain ndarray view of the map: each plate's hr a zero-copy slice of the file
             images = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
             n = len(entry["ids"])
@@ -247,7 +262,7 @@ def write_store(folder: Path, key: str, splits: PlateSplits, fingerprint: str, k
             path = tmp / f"{name}.npy"
             _write_array(path, splits.split(name), shape)
             _fsync(path)
-            arrays[name] = {"shape": [len(splits.split(name)), *shape], "bytes": path.stat().st_size}
+            arrays[name] = {"shape": [len(splits.split(name)), *shape], "bytes": path.stat().st_size, "sha256": file_sha256(path)}
         (tmp / INDEX).write_bytes(index_bytes)
         check = {"store_format": STORE_FORMAT, "key": key, "arrays": arrays, "checksum": _checksum(index_bytes, arrays)}
         (tmp / CHECKSUM).write_text(json.dumps(check, indent=1, sort_keys=True) + "\n", encoding="utf-8")
@@ -295,11 +310,13 @@ def load_cached(
     report: Reporter | None = None,
     make_bar: BarFactory | None = None,
     decode: Mapper | None = None,
+    verify: bool = True,
 ) -> PlateSplits:
     """The plates ``load(decode)`` gives, from the store for (source, root, params) when one
     checks out, else decoded (``decode``: over every core, :class:`ProcessMap`) and stored.
     ``report``: one-line warnings (default: stderr); ``make_bar``: the decoding's progress
-    bars (default: a terminal bar)."""
+    bars (default: a terminal bar); ``verify``: check every array's bytes when a store is
+    opened (:func:`open_store`)."""
     from filelock import FileLock, Timeout  # the lock waits for another builder (lpsr.lock.RunLock refuses instead)
 
     say = report or _stderr
@@ -308,7 +325,7 @@ def load_cached(
     folder = store_dir(base, source, root, key)
     if folder.is_dir():
         try:
-            splits, fingerprint = open_store(folder, key)
+            splits, fingerprint = open_store(folder, key, verify)
             return _finish(splits, fingerprint, HIT, folder)
         except CorruptStore:
             pass  # looked at again under the lock, and named there
@@ -327,7 +344,7 @@ def load_cached(
     try:
         if folder.exists():
             try:
-                splits, fingerprint = open_store(folder, key)
+                splits, fingerprint = open_store(folder, key, verify)
                 return _finish(splits, fingerprint, HIT, folder)
             except CorruptStore as exc:
                 say(f"plate cache {folder} is corrupt ({exc}); rebuilding it")
@@ -345,7 +362,7 @@ def load_cached(
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
                 say(f"plate cache {folder} could not be written ({reason}); using the plates as decoded")
                 return _finish(splits, fingerprint, OFF, None)
-            stored, fingerprint = open_store(folder, key)  # the memory-mapped plates: the decoded copies are freed
+            stored, fingerprint = open_store(folder, key, verify=False)  # just written; the memory-mapped plates: the decoded copies are freed
             return _finish(stored, fingerprint, BUILT, folder)
         finally:
             if spill is not None:

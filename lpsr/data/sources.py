@@ -34,6 +34,7 @@ def load_data(
     report: Callable[[str], None] | None = None,
     make_bar: BarFactory | None = None,
     test_subsets: tuple[str, ...] | None = None,
+    verify_cache: bool = True,
 ) -> PlateSplits:
     """Load train/val/test plates named by ``spec``.
 
@@ -49,6 +50,7 @@ def load_data(
     reports through ``report`` and shows ``make_bar`` progress bars.  ``info["cache"]`` says
     ``hit``, ``built`` or ``off``; ``info["load_seconds"]`` how long the load took.
     ``test_subsets``: only the test plates of these CCPD subsets (``ccpd:`` only).
+    ``verify_cache``: check a cached store's bytes against their sha256 (a few seconds per GB).
     """
     started = time.perf_counter()
     if not isinstance(spec, str) or not spec.strip():
@@ -85,7 +87,7 @@ def load_data(
             params = {"hr_size": list(check_hr_size(hr_size)), "crop": crop if scheme == "ccpd" else None, "scale": scale, "seed": seed,
                       "limit": caps or None, "strict": strict,
                       **({"test_subsets": list(test_subsets)} if test_subsets is not None else {})}
-            splits = load_cached(scheme, path, load, params, cache_dir=cache_dir, report=report, make_bar=make_bar)
+            splits = load_cached(scheme, path, load, params, cache_dir=cache_dir, report=report, make_bar=make_bar, verify=verify_cache)
         else:
             splits = load()
             splits.info["cache"] = OFF
