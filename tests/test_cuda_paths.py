@@ -76,7 +76,7 @@ def test_loader_workers_default_by_device():
 # ------------------------------------------------------------------ fp16 + GradScaler
 def _fp16_everywhere(monkeypatch):
     """Take the fp16 + GradScaler path on the CPU (as on a GPU)."""
-    monkeypatch.setattr(state_module, "resolve_precision", lambda requested, device: (requested, None))
+    monkeypatch.setattr(state_module, "resolve_precision", lambda requested, device, quality=None: (requested, None))
 
 
 def test_fp16_uses_a_grad_scaler_whose_state_is_checkpointed_and_resumed(tmp_path, monkeypatch):
