@@ -4,8 +4,10 @@
 # exists is not redone). Rerun the same command after a stop: it goes on where it was.
 #
 #   bash benchmarks/robustness_study.sh [WORKDIR]      (default /tmp/robustness; many CPU-hours)
+#   METHODS=tiny CANDIDATES=camera-random TESTS=camera PROFILE=test EXTRA="--limit 20" OCR=ppocr \
+#     bash benchmarks/robustness_study.sh /tmp/dry     (a dry run of every step in a few minutes)
 #
-# 1. choose: mse-skip trained under each candidate random pipeline (CANDIDATES, default
+# 1. choose: CHOOSER (default mse-skip) trained under each candidate random pipeline (CANDIDATES, default
 #    `camera-random realesrgan`), scored on the VAL plates (a view of the sample whose test
 #    split is its val split, hard links) under bicubic, camera-mild, camera, camera-hard;
 #    the pipeline with the most PP-OCRv4 exact reads summed over the three camera presets
@@ -24,8 +26,11 @@ work="$(mkdir -p "${1:-/tmp/robustness}" && cd "${1:-/tmp/robustness}" && pwd)"
 ccpd="$(cd "${CCPD:-$root/../shared/data/ccpd-sample}" && pwd)"
 read -r -a candidates <<<"${CANDIDATES:-camera-random realesrgan}"
 methods="${METHODS:-mse-skip,pecl-pull-skip,mse,msrn,espcn,swinir}"
+chooser="${CHOOSER:-mse-skip}"   # the method the pipelines are compared with
 read -r -a tests <<<"${TESTS:-camera-mild camera camera-hard motion}"
 ocr="${OCR:-ppocr,plate}"
+profile="${PROFILE:-cpu}"
+read -r -a extra <<<"${EXTRA:-}"   # more bench run options for every run (e.g. "--limit 20" for a dry run)
 export OMP_WAIT_POLICY=PASSIVE
 log="$work/study.log"
 
@@ -36,7 +41,7 @@ bench_run() { # bench_run RUN_DIR ARGS...: `bench run` of this checkout into RUN
   say "bench run $* --run-dir $dir"
   (cd "$work" && PYTHONPATH="$root" python3 -c \
     "import sys; sys.argv = ['bench'] + sys.argv[1:]; from bench.cli import main; main()" \
-    run --scale 8 --profile cpu --ocr "$ocr" --leaderboard-dir "$work/leaderboards" --run-dir "$dir" "$@") \
+    run --scale 8 --profile "$profile" --ocr "$ocr" --leaderboard-dir "$work/leaderboards" --run-dir "$dir" "${extra[@]}" "$@") \
     >>"$log" 2>&1 || { say "error: bench run into $dir failed (exit $?); see $log"; exit 1; }
 }
 
@@ -67,16 +72,16 @@ EOF
 if [ ! -f "$work/chosen" ]; then
   view="$(val_view)"
   for p in "${candidates[@]}"; do
-    bench_run "$work/choose/train-$p" --methods mse-skip --data "ccpd:$ccpd" --train-degradation "$p"
-    w="$work/choose/train-$p/mse-skip/ckpt/best.safetensors"
+    bench_run "$work/choose/train-$p" --methods "$chooser" --data "ccpd:$ccpd" --train-degradation "$p"
+    w="$work/choose/train-$p/$chooser/ckpt/best.safetensors"
     for d in bicubic camera-mild camera camera-hard; do
-      bench_run "$work/choose/val-$p-$d" --methods mse-skip --weights "mse-skip=$w" --data "ccpd:$view" --degradation "$d" --ocr ppocr
+      bench_run "$work/choose/val-$p-$d" --methods "$chooser" --weights "$chooser=$w" --data "ccpd:$view" --degradation "$d" --ocr ppocr
     done
   done
   {
     echo "# Choosing the random training pipeline on val (issue 21)"
     echo
-    echo "mse-skip under \`cpu\` trained with each pipeline; PP-OCRv4 exact reads on the sample's $(wc -l <"$ccpd/splits/val.txt") val plates, LR made by each test preset. Made by \`bash benchmarks/robustness_study.sh\` at $(git -C "$root" rev-parse --short HEAD) on $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) logical CPUs."
+    echo "$chooser under \`$profile\` trained with each pipeline; PP-OCRv4 exact reads / plates of the sample's val split, LR made by each test preset. Made by \`bash benchmarks/robustness_study.sh\` at $(git -C "$root" rev-parse --short HEAD) on $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) logical CPUs."
     echo
     echo "| train.degradation | bicubic | camera-mild | camera | camera-hard | camera presets summed |"
     echo "|---|---:|---:|---:|---:|---:|"
@@ -85,7 +90,7 @@ if [ ! -f "$work/chosen" ]; then
   for p in "${candidates[@]}"; do
     row="| \`$p\`" sum=0
     for d in bicubic camera-mild camera camera-hard; do
-      read -r k n < <(exact_reads "$work/choose/val-$p-$d" mse-skip ppocr)
+      read -r k n < <(exact_reads "$work/choose/val-$p-$d" "$chooser" ppocr)
       row="$row | $k / $n ($(python3 -c "print(f'{100*$k/$n:.1f}')")%)"
       [ "$d" = bicubic ] || sum=$((sum + k))
     done
