@@ -126,6 +126,13 @@ def _parse_subsets(text: str | None) -> tuple[str, ...] | None:
     return names
 
 
+#: ``bench run`` and ``bench sweep``: which CCPD subsets' test plates are scored
+test_subsets_option = click.option(
+    "--test-subsets", default=None, metavar="NAMES",
+    help="only the test plates of these CCPD subsets, comma-separated (base, db, blur, fn, rotate, tilt, weather, challenge, green) "
+         "[all; every leaderboard reports each subset]")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lpsr-bench")
 def cli() -> None:
@@ -155,9 +162,7 @@ def cli() -> None:
                    "cudnn.benchmark off (slower)")
 @click.option("--log", "log_to", default="none", show_default=True, metavar="LOGGER",
               help="experiment logging besides train.jsonl: tensorboard (<run-dir>/<method>/tb/) or none")
-@click.option("--test-subsets", default=None, metavar="NAMES",
-              help="only the test plates of these CCPD subsets, comma-separated (base, db, blur, fn, rotate, tilt, weather, "
-                   "challenge, green) [all; every leaderboard reports each subset]")
+@test_subsets_option
 @lr_and_cache_options
 def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboard_dir, limit, hr_size, crop, seed, strict,
         isolation, deterministic, log_to, test_subsets, degradation, train_degradation, cache_dir, no_cache) -> None:
@@ -264,10 +269,11 @@ def run(methods, scale, data, profile, device, weights, ocr, run_dir, leaderboar
 @click.option("--wait/--no-wait", default=None, help="wait for the jobs and write the leaderboard [local: wait; slurm: no wait]")
 @click.option("--deterministic", is_flag=True, help="deterministic GPU training in every job (as bench run --deterministic)")
 @click.option("--log", "log_to", default="none", show_default=True, metavar="LOGGER", help="tensorboard or none (as bench run --log)")
+@test_subsets_option
 @lr_and_cache_options
 def sweep(methods, seeds, scale, data, profile, device, ocr, run_dir, leaderboard_dir, limit, hr_size, crop, strict, executor, partition,
           gpus, cpus, mem_gb, time_min, array_parallelism, account, qos, constraint, log_dir, wait, deterministic, log_to,
-          degradation, train_degradation, cache_dir, no_cache) -> None:
+          test_subsets, degradation, train_degradation, cache_dir, no_cache) -> None:
     """Submit methods x seeds as a job array (submitit: Slurm or local); each job is resumable.
     `bench report RUN_DIR` collects the seeds into one leaderboard (mean ± std over seeds)."""
     from lpsr import registry
@@ -300,7 +306,7 @@ def sweep(methods, seeds, scale, data, profile, device, ocr, run_dir, leaderboar
     plan = RunPlan(methods=names, scale=scale, data=data, profile=profile, device=device, ocr=_parse_ocr(ocr), run_dir=Path(run_dir),
                    strict=strict, limit=limit, hr_size=_parse_size(hr_size), crop=crop, deterministic=deterministic,
                    log=_parse_log(log_to), degradation=degradation, train_degradation=train_degradation, cache=not no_cache,
-                   cache_dir=cache_dir)
+                   cache_dir=cache_dir, test_subsets=_parse_subsets(test_subsets))
     folder = Path(log_dir) if log_dir else Path(run_dir) / "submitit"
     say = lambda message: console.print(message, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     if wait is False and executor == "local" and array_parallelism:

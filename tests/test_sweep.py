@@ -176,3 +176,15 @@ def test_sweep_refuses_an_unknown_degradation_before_submitting(tmp_path):
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert res.stderr.startswith("error: --train-degradation") and "fog" in res.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_sweep_scores_only_the_test_subsets_asked_for(tmp_path, ccpd_sample):
+    from conftest import load_benchmark
+
+    tree = load_benchmark("ccpd_tree").ccpd2019_tree(ccpd_sample, tmp_path / "CCPD2019", n_train=8, n_val=4, per_test_subset=2, n_no_plate=0)
+    res = bench("sweep", "--methods", "bicubic", "--seeds", "0", "--executor", "local", "--profile", "test", "--ocr", "none",
+                "--scale", "8", "--time", "20", "--data", f"ccpd:{tree}", "--test-subsets", "db,tilt",
+                "--run-dir", str(tmp_path / "sw"), "--leaderboard-dir", str(tmp_path / "lb"), cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    result = json.loads((tmp_path / "sw" / "seed-0" / "bicubic" / "result.json").read_text())
+    assert result["data"]["test_subsets"] == ["db", "tilt"] and result["data"]["n_test"] == 4
