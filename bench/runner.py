@@ -19,6 +19,7 @@ import torch
 
 from bench.child import MethodJob, run_method_job
 from bench.environment import git_commit
+from bench.eval_chunks import EVAL_DIR, EvalChunks, merged_ocr_info
 from bench.isolation import run_in_child, use_processes
 from bench.method_run import MethodRun, record_failure
 from bench.options import check_seed, describe_load, describe_skipped, resolve_degradation, resolve_device
@@ -244,18 +245,28 @@ class Runner:
         marker = ref_dir / "result.json"
         if marker.exists() and (read_json_or_none(marker) or {}).get("config_hash") == key:
             return
-        hrs = [modcrop(p.hr, ctx.scale, p.id) for p in self.splits.test]
-        # the HR plates are kept for the report's qualitative figure, with or without OCR
-        table, ocr_info = plates_table(self.splits.test, None, hrs, 0, list(ctx.ocr))
-        ref_dir.mkdir(parents=True, exist_ok=True)
+        test = self.splits.test
+        keep = figure_ids([p.id for p in test])  # the plates every method keeps the SR of
+        # read in resumable chunks, as the methods are scored (OCR of 100k HR plates takes an hour)
+        chunks = EvalChunks(ref_dir / EVAL_DIR, {"reference": key, "chunk": ctx.eval_chunk, "plates": len(test)})
+        starts = range(0, len(test), ctx.eval_chunk)
+        for k, start in enumerate(starts):
+            if chunks.done(k):
+                continue
+            part = test[start:start + ctx.eval_chunk]
+            hrs = [modcrop(p.hr, ctx.scale, p.id) for p in part]
+            # the HR plates are kept for the report's qualitative figure, with or without OCR
+            table, ocr_info = plates_table(part, None, hrs, 0, list(ctx.ocr))
+            chunks.write(k, table, {p.id: hr for p, hr in zip(part, hrs) if p.id in keep}, {"ocr": ocr_info})
+        table, images, infos = chunks.read(len(starts))
         with atomic_path(ref_dir / "plates.csv") as tmp:
             table.to_csv(tmp, index=False)
-        keep = figure_ids([p.id for p in self.splits.test])  # the plates every method keeps the SR of
-        kept = [k for k, p in enumerate(self.splits.test) if p.id in keep]
-        save_images(ref_dir / "hr_test.npz", [self.splits.test[k].id for k in kept], [hrs[k] for k in kept])
+        kept = [p.id for p in test if p.id in images]
+        save_images(ref_dir / "hr_test.npz", kept, [images[i] for i in kept])
         write_json(marker, {"method": "HR (reference)", "config_hash": key, "scale": ctx.scale, "n_plates": len(table),
-                            "data": {"fingerprint": ctx.facts.fingerprint, "n_test": len(self.splits.test)}, "ocr": ocr_info,
+                            "data": {"fingerprint": ctx.facts.fingerprint, "n_test": len(test)}, "ocr": merged_ocr_info(infos),
                             "images": "hr_test.npz"})
+        EvalChunks.remove_folder(ref_dir / EVAL_DIR)
 
     def run(self) -> list[MethodOutcome]:
         if distributed_context().enabled:  # torchrun: every rank trains each method data-parallel, in-process

@@ -45,6 +45,7 @@ def test_sigkill_during_evaluation_resumes_the_unfinished_chunks_only(profile: P
     out, err = straight.communicate(timeout=600)
     assert straight.returncode == 0, err
     expected = (tmp_path / "straight" / "runs" / "bicubic" / "plates.csv").read_bytes()
+    expected_hr = (tmp_path / "straight" / "runs" / "_hr" / "plates.csv").read_bytes()  # the ceiling, read in chunks too
     assert len(pd.read_csv(tmp_path / "straight" / "runs" / "bicubic" / "plates.csv")) == N_TEST
 
     run_dir = tmp_path / "killed" / "runs"
@@ -68,7 +69,8 @@ def test_sigkill_during_evaluation_resumes_the_unfinished_chunks_only(profile: P
     assert again.returncode == 0, err
     assert f"[bicubic] evaluation resumes: {done} of {N_TEST // CHUNK} chunks of {CHUNK} plates already scored" in out
     assert (run_dir / "bicubic" / "plates.csv").read_bytes() == expected
-    assert not eval_dir.exists()  # removed once the results are written
+    assert (run_dir / "_hr" / "plates.csv").read_bytes() == expected_hr
+    assert not eval_dir.exists() and not (run_dir / "_hr" / "eval").exists()  # removed once the results are written
 
 
 def test_chunks_of_another_key_are_discarded(tmp_path: Path):
