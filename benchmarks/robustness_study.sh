@@ -105,6 +105,13 @@ fi
 chosen="$(cat "$work/chosen")"
 
 # -- 2. train under the chosen pipeline and under bicubic -----------------------------------
+# the chooser's run under the chosen pipeline is the one step 2 would repeat (same settings,
+# same keys): its method folder is taken over, and bench run finds it finished
+if [[ ",$methods," == *",$chooser,"* && ! -d "$work/train-$chosen/$chooser" && -f "$work/choose/train-$chosen/$chooser/result.json" ]]; then
+  mkdir -p "$work/train-$chosen"
+  cp -a "$work/choose/train-$chosen/$chooser" "$work/train-$chosen/$chooser"
+  say "took $chooser's training under $chosen over from step 1"
+fi
 bench_run "$work/train-$chosen" --methods "$methods" --data "ccpd:$ccpd" --train-degradation "$chosen"
 bench_run "$work/train-bicubic" --methods "bicubic,$methods" --data "ccpd:$ccpd"
 
