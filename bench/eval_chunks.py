@@ -20,7 +20,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,8 @@ from lpsr.io import atomic_path, read_json_or_none, write_json
 from lpsr.metrics.spec import LABEL_COLUMNS, recognisers_in, text_column
 
 EVAL_DIR = "eval"
+#: scores one chunk of plates: (its plates.csv rows, the SR images of its figure plates, its info)
+Scorer = Callable[[list], "tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, Any]]"]
 
 
 def weights_digest(model: torch.nn.Module | None) -> str:
@@ -56,16 +58,37 @@ def _read_chunk_table(path: Path) -> pd.DataFrame:
 
 
 class EvalChunks:
-    """The chunks of one method's evaluation in ``folder`` (``<method>/eval``), for ``key``."""
+    """The chunks of ``size`` plates of one evaluation in ``folder`` (``<method>/eval``), for
+    ``key`` (the chunk size is part of it)."""
 
-    def __init__(self, folder: Path, key: dict[str, Any]) -> None:
-        self.folder, self.key = Path(folder), key
+    def __init__(self, folder: Path, key: dict[str, Any], size: int) -> None:
+        self.folder, self.size = Path(folder), size
+        self.key = {**key, "chunk": size}
         recorded = read_json_or_none(self.folder / "key.json")
-        if recorded != key:
+        if recorded != self.key:
             if self.folder.exists():  # another network, setting or test set made them: not ours
                 shutil.rmtree(self.folder)
             self.folder.mkdir(parents=True)
-            write_json(self.folder / "key.json", key)
+            write_json(self.folder / "key.json", self.key)
+
+    def finished(self, n_plates: int) -> tuple[int, int]:
+        """(chunks already scored, chunks in all) for ``n_plates`` plates."""
+        n = -(-n_plates // self.size)
+        return sum(1 for k in range(n) if self.done(k)), n
+
+    def score(self, plates: list, score: Scorer, progress: Callable[[int], None] | None = None
+              ) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[dict[str, Any]]]:
+        """``score(part)`` -> (rows, figure images, info) for every chunk of ``plates`` not yet
+        scored, each written as it is done; then every chunk read back (:meth:`read`).
+        ``progress(k)``: k plates done."""
+        starts = range(0, len(plates), self.size)
+        for k, start in enumerate(starts):
+            part = plates[start:start + self.size]
+            if not self.done(k):
+                self.write(k, *score(part))
+            if progress is not None:
+                progress(start + len(part))
+        return self.read(len(starts))
 
     def _path(self, k: int, suffix: str) -> Path:
         return self.folder / f"chunk-{k:05d}{suffix}"

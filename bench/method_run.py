@@ -145,29 +145,22 @@ class MethodRun:
             val_psnr = mean_psnr(method, model, self.splits.val[: val.val_plates], self.device, ctx.eval_batch, val.lr_degradation())
         test = self.splits.test
         keep = figure_ids([p.id for p in test])
-        size = ctx.eval_chunk
-        chunks = EvalChunks(self.mdir / EVAL_DIR, {"train_key": training_key(self.cfg), "eval_key": evaluation_key(self.cfg),
-                                                   "weights": weights_digest(model), "chunk": size,
-                                                   "plates": len(test), "fingerprint": ctx.facts.fingerprint})
-        starts = range(0, len(test), size)
-        bar = self.make_bar(f"evaluate {method.name} (plates)", len(test))
-        resumed = sum(1 for k in range(len(starts)) if chunks.done(k))
+        chunks = EvalChunks(self.mdir / EVAL_DIR, {"train_key": self.train_key, "eval_key": self.eval_key, "weights": weights_digest(model),
+                                                   "plates": len(test), "fingerprint": ctx.facts.fingerprint}, ctx.eval_chunk)
+        resumed, n_chunks = chunks.finished(len(test))
         if resumed:
-            self.report(f"[{method.name}] evaluation resumes: {resumed} of {len(starts)} chunks of {size} plates already scored")
-        for k, start in enumerate(starts):
-            part = test[start:start + size]
-            if chunks.done(k):
-                bar(start + len(part))
-                continue
+            self.report(f"[{method.name}] evaluation resumes: {resumed} of {n_chunks} chunks of {chunks.size} plates already scored")
+
+        def score(part: list) -> tuple[Any, dict[str, Any], dict[str, Any]]:
             t0 = time.perf_counter()
             srs, hrs = super_resolve_plates(method, model, part, self.device, ctx.eval_batch, ctx.degradation)
             sr_seconds = time.perf_counter() - t0
             # one per-plate scoring function (lpsr.metrics.spec.plate_table) writes plates.csv
             table, ocr_info = plates_table(part, srs, hrs, ctx.crop_border, list(ctx.ocr))
-            chunks.write(k, table, {p.id: sr for p, sr in zip(part, srs) if p.id in keep},
-                         {"sr_seconds": sr_seconds, "ocr": ocr_info, "sr_hw": list(srs[0].shape[:2])})
-            bar(start + len(part))
-        table, images, infos = chunks.read(len(starts))
+            return (table, {p.id: sr for p, sr in zip(part, srs) if p.id in keep},
+                    {"sr_seconds": sr_seconds, "ocr": ocr_info, "sr_hw": list(srs[0].shape[:2])})
+
+        table, images, infos = chunks.score(test, score, self.make_bar(f"evaluate {method.name} (plates)", len(test)))
         sr_h, sr_w = infos[0]["sr_hw"]
         cost = measure_cost(method, model, (sr_h // method.scale, sr_w // method.scale), self.device, min(ctx.eval_batch, len(test)))
         measured = {"params": count_parameters(model), "val_psnr": val_psnr,  # mean over the val plates: best checkpoint's, or as evaluated

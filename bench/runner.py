@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -248,17 +249,15 @@ class Runner:
         test = self.splits.test
         keep = figure_ids([p.id for p in test])  # the plates every method keeps the SR of
         # read in resumable chunks, as the methods are scored (OCR of 100k HR plates takes an hour)
-        chunks = EvalChunks(ref_dir / EVAL_DIR, {"reference": key, "chunk": ctx.eval_chunk, "plates": len(test)})
-        starts = range(0, len(test), ctx.eval_chunk)
-        for k, start in enumerate(starts):
-            if chunks.done(k):
-                continue
-            part = test[start:start + ctx.eval_chunk]
+        chunks = EvalChunks(ref_dir / EVAL_DIR, {"reference": key, "plates": len(test)}, ctx.eval_chunk)
+
+        def read_hr(part: list) -> tuple[Any, dict[str, Any], dict[str, Any]]:
             hrs = [modcrop(p.hr, ctx.scale, p.id) for p in part]
             # the HR plates are kept for the report's qualitative figure, with or without OCR
             table, ocr_info = plates_table(part, None, hrs, 0, list(ctx.ocr))
-            chunks.write(k, table, {p.id: hr for p, hr in zip(part, hrs) if p.id in keep}, {"ocr": ocr_info})
-        table, images, infos = chunks.read(len(starts))
+            return table, {p.id: hr for p, hr in zip(part, hrs) if p.id in keep}, {"ocr": ocr_info}
+
+        table, images, infos = chunks.score(test, read_hr)
         with atomic_path(ref_dir / "plates.csv") as tmp:
             table.to_csv(tmp, index=False)
         kept = [p.id for p in test if p.id in images]

@@ -77,14 +77,14 @@ def test_chunks_of_another_key_are_discarded(tmp_path: Path):
     floats = np.random.default_rng(0).random(2) * 40
     table = pd.DataFrame({"id": ["a", "b"], "text": ["X1", ""], "ocr_ppocr_text": ["", "007"], "psnr": [20.123456789012345, 1 / 3],
                           "psnr_y": floats})
-    first = EvalChunks(tmp_path / "eval", {"weights": "aaa"})
+    first = EvalChunks(tmp_path / "eval", {"weights": "aaa"}, 8)
     first.write(0, table, {"a": np.zeros((8, 24, 3), np.uint8)}, {"sr_seconds": 0.1, "ocr": {}})
-    same = EvalChunks(tmp_path / "eval", {"weights": "aaa"})
+    same = EvalChunks(tmp_path / "eval", {"weights": "aaa"}, 8)
     assert same.done(0)
     back, images, infos = same.read(1)
     pd.testing.assert_frame_equal(back, table)  # '' stays '' and floats round-trip to the last bit
     assert list(images) == ["a"] and infos[0]["plates"] == 2
-    other = EvalChunks(tmp_path / "eval", {"weights": "bbb"})
+    other = EvalChunks(tmp_path / "eval", {"weights": "bbb"}, 8)
     assert not other.done(0) and not (tmp_path / "eval" / "chunk-00000.csv").exists()
 
 

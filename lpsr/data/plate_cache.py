@@ -50,7 +50,7 @@ from lpsr.data.parallel import BarFactory, Mapper, ProcessMap, terminal_bar
 from lpsr.data.record import PlateRecord, PlateSplits
 from lpsr.data.spill import Spill
 from lpsr.data.splits import SPLIT_NAMES
-from lpsr.io import TEMP_SUFFIX, default_dir_mode, fsync_dir
+from lpsr.io import TEMP_SUFFIX, default_dir_mode, fsync_dir, sha256_file
 
 #: bump whenever a loader makes other bytes (or ids, texts, meta, skips) from the same files:
 #: the cropper, the resize, decoding, the split rule.  Every older store is then left unused.
@@ -164,15 +164,6 @@ def _checksum(index_bytes: bytes, arrays: dict[str, dict]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def file_sha256(path: Path, block: int = 8 << 20) -> str:
-    """sha256 of a file, read in blocks (an array of 300k plates is 11 GB: never all at once)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def open_store(folder: Path, key: str, verify: bool = True) -> tuple[PlateSplits, str]:
     """The plates of a store (memory-mapped) and their stored fingerprint; CorruptStore if
     anything does not check out.  ``verify``: also every array's bytes against its sha256 (a
@@ -199,7 +190,7 @@ def open_store(folder: Path, key: str, verify: bool = True) -> tuple[PlateSplits
             path = folder / f"{name}.npy"
             if path.stat().st_size != meta["bytes"]:
                 raise CorruptStore(f"{path.name} has {path.stat().st_size} bytes, {meta['bytes']} expected (truncated?)")
-            if verify and file_sha256(path) != meta.get("sha256"):
+            if verify and sha256_file(path) != meta.get("sha256"):
                 raise CorruptStore(f"{path.name} does not match its sha256 (its bytes changed since the store was written)")
             # a plain ndarray view of the map: each plate's hr a zero-copy slice of the file
             images = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
@@ -262,7 +253,7 @@ def write_store(folder: Path, key: str, splits: PlateSplits, fingerprint: str, k
             path = tmp / f"{name}.npy"
             _write_array(path, splits.split(name), shape)
             _fsync(path)
-            arrays[name] = {"shape": [len(splits.split(name)), *shape], "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+            arrays[name] = {"shape": [len(splits.split(name)), *shape], "bytes": path.stat().st_size, "sha256": sha256_file(path)}
         (tmp / INDEX).write_bytes(index_bytes)
         check = {"store_format": STORE_FORMAT, "key": key, "arrays": arrays, "checksum": _checksum(index_bytes, arrays)}
         (tmp / CHECKSUM).write_text(json.dumps(check, indent=1, sort_keys=True) + "\n", encoding="utf-8")
